@@ -1,0 +1,152 @@
+// Package rows defines the rows the bridge writes to Deephaven and the schemas
+// of the tables that hold them. It is the one place where column names, order
+// and types live: the webhook handler and the poller produce these rows, the
+// sink turns them into Arrow records, and app.d/ creates the same tables on the
+// server (a test checks that both agree).
+//
+// The package is a leaf: it imports nothing else from this project.
+package rows
+
+import "time"
+
+// Default table names, as published in Deephaven's global scope.
+const (
+	DefaultAlertsTable  = "prometheus_alerts"
+	DefaultMetricsTable = "prometheus_metrics"
+	DefaultJoinedTable  = "prometheus_alerts_metrics"
+)
+
+// AlertRow is one alert of one Alertmanager notification: a row of the
+// prometheus_alerts table. Times are UTC; a zero time is written as null.
+type AlertRow struct {
+	PrometheusDateTime  time.Time // StartsAt when firing, EndsAt when resolved
+	Job                 string
+	Instance            string
+	PrometheusQuery     string
+	Status              string // "firing" or "resolved"
+	AlertIngestDateTime time.Time
+	AlertName           string
+	Severity            string
+	Fingerprint         string
+	StartsAt            time.Time
+	EndsAt              time.Time // zero while firing
+	Labels              string    // canonical text, e.g. {instance="a:9090", job="x"}
+	Annotations         string
+	GeneratorURL        string
+	Receiver            string
+}
+
+// Key identifies an alert event: a repeat of the same key is the same row.
+type AlertKey struct {
+	Fingerprint        string
+	Status             string
+	PrometheusDateTime int64 // UnixNano
+}
+
+// Key returns the row's identity in prometheus_alerts.
+func (r *AlertRow) Key() AlertKey {
+	return AlertKey{Fingerprint: r.Fingerprint, Status: r.Status, PrometheusDateTime: r.PrometheusDateTime.UnixNano()}
+}
+
+// MetricRow is one sample of one series returned by a PromQL query: a row of
+// the prometheus_metrics table.
+type MetricRow struct {
+	PrometheusDateTime   time.Time // the sample's timestamp
+	PrometheusQuery      string    // the configured query's name
+	Job                  string
+	Instance             string
+	Value                float64 // NaN and ±Inf are kept
+	MetricIngestDateTime time.Time
+	Labels               string // the series' whole label set as canonical text
+}
+
+// ColumnType is a Deephaven column type the bridge uses.
+type ColumnType int
+
+// The column types of the bridge's tables.
+const (
+	String ColumnType = iota + 1
+	Double
+	Instant
+)
+
+// String returns the Deephaven (Java) type name, as seen in deephaven:type.
+func (t ColumnType) String() string {
+	switch t {
+	case String:
+		return "java.lang.String"
+	case Double:
+		return "double"
+	case Instant:
+		return "java.time.Instant"
+	}
+	return "unknown"
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name string
+	Type ColumnType
+}
+
+// TableSpec describes one of the bridge's input tables.
+type TableSpec struct {
+	Columns []Column
+	// Keys are the key columns of a key-backed input table; empty means
+	// append-only.
+	Keys []string
+}
+
+// AlertColumns is the column list of prometheus_alerts, in order.
+var AlertColumns = []Column{
+	{"PrometheusDateTime", Instant},
+	{"Job", String},
+	{"Instance", String},
+	{"PrometheusQuery", String},
+	{"Status", String},
+	{"AlertIngestDateTime", Instant},
+	{"AlertName", String},
+	{"Severity", String},
+	{"Fingerprint", String},
+	{"StartsAt", Instant},
+	{"EndsAt", Instant},
+	{"Labels", String},
+	{"Annotations", String},
+	{"GeneratorURL", String},
+	{"Receiver", String},
+}
+
+// AlertKeys are the key columns of prometheus_alerts: the same alert event
+// replayed replaces its row instead of adding one.
+var AlertKeys = []string{"Fingerprint", "Status", "PrometheusDateTime"}
+
+// MetricColumns is the column list of prometheus_metrics, in order.
+var MetricColumns = []Column{
+	{"PrometheusDateTime", Instant},
+	{"PrometheusQuery", String},
+	{"Job", String},
+	{"Instance", String},
+	{"Value", Double},
+	{"MetricIngestDateTime", Instant},
+	{"Labels", String},
+}
+
+// AlertsTable and MetricsTable describe the two input tables.
+var (
+	AlertsTable  = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
+	MetricsTable = TableSpec{Columns: MetricColumns}
+)
+
+// Join describes prometheus_alerts_metrics: Deephaven's as-of join of the
+// alerts (left) onto the metrics (right). For each alert it adds the value of
+// the latest sample of the same Job, Instance and PrometheusQuery at or before
+// the alert's PrometheusDateTime.
+var Join = struct {
+	ExactMatch []string
+	AsOf       string
+	Add        []string
+}{
+	ExactMatch: []string{"Job", "Instance", "PrometheusQuery"},
+	AsOf:       "PrometheusDateTime>=PrometheusDateTime",
+	Add:        []string{"Value", "MetricTimeStamp=PrometheusDateTime"},
+}
