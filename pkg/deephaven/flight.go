@@ -1,0 +1,157 @@
+package deephaven
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+// doPut uploads records into export ticket of session s through Flight
+// DoPut. It returns once the server has acknowledged the whole stream, so
+// the export can be referenced afterwards.
+func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow.Schema, recs []arrow.RecordBatch) error {
+	ctx, cancel := context.WithCancel(withSession(ctx, s))
+	defer cancel()
+	stream, err := c.flight.DoPut(ctx)
+	if err != nil {
+		return err
+	}
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(c.mem))
+	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"export", strconv.FormatInt(int64(exportID(id)), 10)}})
+	for _, rec := range recs {
+		if !rec.Schema().Equal(schema) {
+			w.Close()
+			return fmt.Errorf("record schema %s differs from the table's %s", rec.Schema(), schema)
+		}
+		if err := w.Write(rec); err != nil {
+			w.Close()
+			return drainErr(stream, err)
+		}
+	}
+	if len(recs) == 0 {
+		// A schema-only stream makes an empty table; the writer sends the
+		// schema on first write or close.
+	}
+	if err := w.Close(); err != nil {
+		return drainErr(stream, err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return drainErr(stream, err)
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// drainErr prefers the server's status (read from the stream) over a local
+// io.EOF from a send on a stream the server already closed.
+func drainErr(stream flight.FlightService_DoPutClient, err error) error {
+	if errors.Is(err, io.EOF) {
+		for {
+			if _, rerr := stream.Recv(); rerr != nil {
+				if errors.Is(rerr, io.EOF) {
+					return err
+				}
+				return rerr
+			}
+		}
+	}
+	return err
+}
+
+func exportID(ticket []byte) int32 {
+	return int32(uint32(ticket[1]) | uint32(ticket[2])<<8 | uint32(ticket[3])<<16 | uint32(ticket[4])<<24)
+}
+
+// Import uploads records (all with the given schema; none makes an empty
+// table) into a new static server-side table. The handle is tied to this
+// session: after a reconnect it returns ErrStale.
+func (c *Client) Import(ctx context.Context, schema *arrow.Schema, recs ...arrow.RecordBatch) (*Table, error) {
+	const op = "import table"
+	s, err := c.active()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	id := s.newTicket()
+	if err := c.doPut(ctx, s, id, schema, recs); err != nil {
+		c.release(s, id)
+		return nil, wrap(op, err)
+	}
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	return &Table{c: c, op: op, s: s, ticket: id, schema: schema, size: n, static: true}, nil
+}
+
+// Snapshot reads the table's current rows (Flight DoGet). The caller must
+// Release the returned arrow.Table.
+func (c *Client) Snapshot(ctx context.Context, t *Table) (arrow.Table, error) {
+	op := "snapshot " + t.op
+	s, err := c.active()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	tkt, err := t.resolve(ctx, s)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	ctx, cancel := context.WithCancel(withSession(ctx, s))
+	defer cancel()
+	stream, err := c.flight.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	r, err := flight.NewRecordReader(stream, ipc.WithAllocator(c.mem))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer r.Release()
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	for r.Next() {
+		rec := r.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+	}
+	if err := r.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, wrap(op, err)
+	}
+	return array.NewTableFromRecords(r.Schema(), recs), nil
+}
+
+// TableSchema returns the schema of the published table name without
+// making an export. A name that does not exist gives an *Error with code
+// NotFound.
+func (c *Client) TableSchema(ctx context.Context, name string) (*arrow.Schema, error) {
+	op := fmt.Sprintf("get schema of %q", name)
+	s, err := c.active()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	res, err := c.flight.GetSchema(withSession(ctx, s), &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"scope", name}})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	sc, err := flight.DeserializeSchema(res.GetSchema(), c.mem)
+	if err != nil {
+		return nil, fmt.Errorf("deephaven: %s: read schema: %w", op, err)
+	}
+	return sc, nil
+}
