@@ -1,0 +1,449 @@
+// Package config reads, defaults and validates the bridge's YAML configuration
+// file.
+//
+// Load and Parse return a *Config that is complete: every default has been
+// applied (including the per-query interval and timeout inherited from the
+// prometheus section) and every value has been checked, so callers can use the
+// fields directly. Durations are model.Duration values; convert them with
+// time.Duration(d).
+//
+// Decoding is strict: an unknown key is an error. Errors name the file, the
+// key and the problem, for example
+//
+//	bridge.yml: queries[2].interval: must be greater than 0
+//
+// and their text is stable: tests compare it exactly. Each problem is an
+// *Error; when a file has several, all are reported, one per line.
+//
+// Load, unlike Parse, takes relative paths in the file (key files, TLS files,
+// journal.dir) relative to the file's directory, as Prometheus does.
+//
+// The configuration never holds secrets, only where to find them (file paths
+// and environment variable names), so it is safe to print or log; see
+// Config.String and Config.ResolvePSK.
+//
+// The package imports no other package of this project.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Deephaven  DeephavenConfig  `yaml:"deephaven"`
+	Prometheus PrometheusConfig `yaml:"prometheus"`
+	// Queries are polled from Prometheus. An empty list is valid: the bridge
+	// then only receives alerts.
+	Queries []QueryConfig `yaml:"queries,omitempty"`
+	Alerts  AlertsConfig  `yaml:"alerts"`
+	Journal JournalConfig `yaml:"journal"`
+	Tables  TablesConfig  `yaml:"tables"`
+}
+
+// DeephavenConfig says where and how to write rows.
+type DeephavenConfig struct {
+	// Address is the server's host:port. Required.
+	Address string     `yaml:"address"`
+	Auth    AuthConfig `yaml:"auth"`
+	TLS     TLSConfig  `yaml:"tls"`
+	// BatchMaxRows is the most rows sent in one write. Default 10000.
+	BatchMaxRows int `yaml:"batch_max_rows"`
+	// BatchMaxDelay is the longest a row waits for its batch to fill.
+	// Default 100ms.
+	BatchMaxDelay model.Duration `yaml:"batch_max_delay"`
+	// Timeout bounds each call to the server. Default 30s.
+	Timeout model.Duration `yaml:"timeout"`
+}
+
+// AuthType names a Deephaven authentication method.
+type AuthType string
+
+// The authentication methods.
+const (
+	AuthAnonymous AuthType = "anonymous"
+	AuthPSK       AuthType = "psk" // pre-shared key
+)
+
+// AuthConfig is how the bridge authenticates to Deephaven.
+type AuthConfig struct {
+	// Type is AuthAnonymous (the default) or AuthPSK.
+	Type AuthType `yaml:"type"`
+	// KeyFile is a file holding the pre-shared key. With type psk exactly one
+	// of KeyFile and KeyEnv must be set; with type anonymous, neither.
+	KeyFile string `yaml:"key_file,omitempty"`
+	// KeyEnv is the name of an environment variable holding the pre-shared key.
+	KeyEnv string `yaml:"key_env,omitempty"`
+}
+
+// TLSConfig is the client side of TLS to Deephaven.
+//
+// In YAML it is either a boolean (tls: true) or a mapping with the fields
+// below. In the mapping form Enabled defaults to true: writing a tls block
+// turns TLS on unless it says enabled: false.
+type TLSConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the server; the system roots when empty.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client certificate; both or neither.
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName         string `yaml:"server_name,omitempty"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty"`
+}
+
+// UnmarshalYAML accepts both a boolean and a mapping.
+func (t *TLSConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	switch raw.(type) {
+	case map[string]any, map[any]any:
+		*t = TLSConfig{Enabled: true}
+		type TLSConfig tlsConfig // same fields, no UnmarshalYAML
+		return unmarshal((*TLSConfig)(t))
+	default:
+		// Anything else must be a boolean; yaml reports the line if not.
+		var enabled bool
+		if err := unmarshal(&enabled); err != nil {
+			return err
+		}
+		*t = TLSConfig{Enabled: enabled}
+		return nil
+	}
+}
+
+// PrometheusConfig says where and how to run the queries.
+type PrometheusConfig struct {
+	// URL is Prometheus' absolute http or https base URL. Required.
+	URL string `yaml:"url"`
+	// PollInterval is the default interval of every query. Default 1s.
+	PollInterval model.Duration `yaml:"poll_interval"`
+	// QueryTimeout is the default timeout of every query. Default 10s.
+	QueryTimeout model.Duration `yaml:"query_timeout"`
+	// BasicAuth and BearerTokenFile are optional and mutually exclusive.
+	BasicAuth       *BasicAuth `yaml:"basic_auth,omitempty"`
+	BearerTokenFile string     `yaml:"bearer_token_file,omitempty"`
+	// BackfillMax is how far back the poller fills a gap after downtime;
+	// 0 disables backfill. Default 1h.
+	BackfillMax model.Duration `yaml:"backfill_max"`
+}
+
+// BasicAuth is HTTP basic authentication; the password is read from a file.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// QueryConfig is one PromQL query polled at a fixed interval.
+type QueryConfig struct {
+	// Name identifies the query: it is the PrometheusQuery column of its rows
+	// and the value of alerts.query_label in the alerts it joins with.
+	// Required, unique, printable.
+	Name string `yaml:"name"`
+	// Expr is the PromQL expression. Required.
+	Expr string `yaml:"expr"`
+	// Interval defaults to prometheus.poll_interval.
+	Interval model.Duration `yaml:"interval"`
+	// Timeout defaults to prometheus.query_timeout.
+	Timeout model.Duration `yaml:"timeout"`
+}
+
+// These aliases let an UnmarshalYAML method declare a local copy of its
+// type, with the same name but without the method, to decode into. yaml's
+// errors then name the real type ("field x not found in type
+// config.QueryConfig") instead of a helper type.
+type (
+	queryConfig = QueryConfig
+	tlsConfig   = TLSConfig
+)
+
+// unset marks a query's interval or timeout that the file does not set, so
+// that an explicit 0 can be told apart and rejected. model.Duration cannot
+// be negative when parsed, so the value cannot come from a file.
+const unset = model.Duration(-1)
+
+// UnmarshalYAML marks the optional durations so that Parse can default them.
+func (q *QueryConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*q = QueryConfig{Interval: unset, Timeout: unset}
+	type QueryConfig queryConfig // same fields, no UnmarshalYAML
+	return unmarshal((*QueryConfig)(q))
+}
+
+// AlertsConfig is the Alertmanager webhook receiver.
+type AlertsConfig struct {
+	// QueryLabel is the alert label naming the query an alert belongs to;
+	// alerts without it use their alertname. Default "prometheus_query".
+	QueryLabel string `yaml:"query_label"`
+	// SeverityLabel is the alert label read into the Severity column.
+	// Default "severity".
+	SeverityLabel string `yaml:"severity_label"`
+	// MaxBodyBytes bounds a request body. Default 4 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxAlertsPerRequest bounds the alerts of one notification. Default 1000.
+	MaxAlertsPerRequest int `yaml:"max_alerts_per_request"`
+	// MaxConcurrentRequests bounds requests handled at once. Default 64.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// RequestTimeout bounds handling one request. Default 30s.
+	RequestTimeout model.Duration `yaml:"request_timeout"`
+	// DedupCacheSize is how many recent alert events are remembered to drop
+	// repeats. Default 100000.
+	DedupCacheSize int `yaml:"dedup_cache_size"`
+	// BearerTokenFile, when set, holds the token webhook requests must carry.
+	BearerTokenFile string `yaml:"bearer_token_file,omitempty"`
+}
+
+// JournalConfig is the on-disk queue of rows not yet written to Deephaven.
+type JournalConfig struct {
+	// Dir holds the journal; empty (the default) disables it.
+	Dir string `yaml:"dir,omitempty"`
+	// MaxBytes bounds the journal's size. Default 1 GiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxAge bounds the age of journaled rows. Default 168h.
+	MaxAge model.Duration `yaml:"max_age"`
+}
+
+// TablesConfig names the Deephaven tables. Names are identifiers
+// ([A-Za-z_][A-Za-z0-9_]*) and differ from each other.
+type TablesConfig struct {
+	Alerts  string `yaml:"alerts"`  // default "prometheus_alerts"
+	Metrics string `yaml:"metrics"` // default "prometheus_metrics"
+	Joined  string `yaml:"joined"`  // default "prometheus_alerts_metrics"
+}
+
+// defaults returns a Config holding every default. Parse decodes the file
+// over it, so keys the file leaves out keep these values.
+func defaults() Config {
+	return Config{
+		Deephaven: DeephavenConfig{
+			Auth:          AuthConfig{Type: AuthAnonymous},
+			BatchMaxRows:  10000,
+			BatchMaxDelay: model.Duration(100 * time.Millisecond),
+			Timeout:       model.Duration(30 * time.Second),
+		},
+		Prometheus: PrometheusConfig{
+			PollInterval: model.Duration(time.Second),
+			QueryTimeout: model.Duration(10 * time.Second),
+			BackfillMax:  model.Duration(time.Hour),
+		},
+		Alerts: AlertsConfig{
+			QueryLabel:            "prometheus_query",
+			SeverityLabel:         "severity",
+			MaxBodyBytes:          4 << 20,
+			MaxAlertsPerRequest:   1000,
+			MaxConcurrentRequests: 64,
+			RequestTimeout:        model.Duration(30 * time.Second),
+			DedupCacheSize:        100000,
+		},
+		Journal: JournalConfig{
+			MaxBytes: 1 << 30,
+			MaxAge:   model.Duration(7 * 24 * time.Hour),
+		},
+		Tables: TablesConfig{
+			Alerts:  "prometheus_alerts",
+			Metrics: "prometheus_metrics",
+			Joined:  "prometheus_alerts_metrics",
+		},
+	}
+}
+
+// Error is a problem with a configuration file, or with one key of it.
+type Error struct {
+	File string // the name given to Load or Parse
+	Key  string // e.g. "queries[2].interval"; empty for the file as a whole
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return e.File + ": " + e.Err.Error()
+	}
+	return e.File + ": " + e.Key + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads and validates the file at path. Relative file and directory
+// paths in it (key files, TLS files, journal.dir) are taken relative to the
+// file's directory, as Prometheus does.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	cfg, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.resolvePaths(filepath.Dir(path))
+	return cfg, nil
+}
+
+// Parse decodes and validates a configuration; filename is used only in error
+// messages. Relative paths are left as they are. When the configuration has
+// several problems, the error reports all of them, one per line.
+func Parse(data []byte, filename string) (*Config, error) {
+	cfg := defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: filename, Err: errors.New("empty configuration")}
+		}
+		return nil, decodeError(data, filename, err)
+	}
+	// Further documents would be ignored: reject them, unless empty (a
+	// trailing "---").
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, &Error{File: filename, Err: err}
+		}
+		if !isEmptyDocument(&extra) {
+			return nil, &Error{File: filename, Err: errors.New("more than one YAML document")}
+		}
+	}
+	cfg.applyQueryDefaults()
+	if err := cfg.validate(filename); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func isEmptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// decodeError adds the file name to a decoding error. yaml reports type
+// errors with their line, but passes on an UnmarshalYAML error as it is:
+// model.Duration's says only `not a valid duration string: "1x"`, so we look
+// for the bad duration ourselves to name its key.
+func decodeError(data []byte, filename string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		var root yaml.Node
+		if yaml.Unmarshal(data, &root) == nil {
+			if key, derr := findBadDuration(&root, reflect.TypeFor[Config](), ""); derr != nil {
+				return &Error{File: filename, Key: string(key), Err: derr}
+			}
+		}
+	}
+	return &Error{File: filename, Err: err}
+}
+
+var durationType = reflect.TypeFor[model.Duration]()
+
+// findBadDuration walks the document along the Go type t and returns the
+// path and parse error of the first duration that does not parse.
+func findBadDuration(n *yaml.Node, t reflect.Type, path keyPath) (keyPath, error) {
+	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		} else if len(n.Content) > 0 {
+			n = n.Content[0]
+		} else {
+			return "", nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType && n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null":
+		if _, err := model.ParseDuration(n.Value); err != nil {
+			return path, err
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			for j := range t.NumField() {
+				f := t.Field(j)
+				if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == n.Content[i].Value {
+					if p, err := findBadDuration(n.Content[i+1], f.Type, path.field(name)); err != nil {
+						return p, err
+					}
+				}
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p, err := findBadDuration(c, t.Elem(), path.index(i)); err != nil {
+				return p, err
+			}
+		}
+	}
+	return "", nil
+}
+
+// applyQueryDefaults gives each query the interval and timeout of the
+// prometheus section unless it sets its own.
+func (c *Config) applyQueryDefaults() {
+	for i := range c.Queries {
+		q := &c.Queries[i]
+		if q.Interval == unset {
+			q.Interval = c.Prometheus.PollInterval
+		}
+		if q.Timeout == unset {
+			q.Timeout = c.Prometheus.QueryTimeout
+		}
+	}
+}
+
+// resolvePaths makes relative paths relative to dir.
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{
+		&c.Deephaven.Auth.KeyFile,
+		&c.Deephaven.TLS.CAFile,
+		&c.Deephaven.TLS.CertFile,
+		&c.Deephaven.TLS.KeyFile,
+		&c.Prometheus.BearerTokenFile,
+		&c.Alerts.BearerTokenFile,
+		&c.Journal.Dir,
+	} {
+		*p = joinDir(dir, *p)
+	}
+	if c.Prometheus.BasicAuth != nil {
+		c.Prometheus.BasicAuth.PasswordFile = joinDir(dir, c.Prometheus.BasicAuth.PasswordFile)
+	}
+}
+
+func joinDir(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// String returns the configuration as YAML. It holds no secrets, only file
+// paths and environment variable names, so it is safe to log.
+func (c *Config) String() string {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return fmt.Sprintf("<error marshaling config: %s>", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Sprintf("<error marshaling config: %s>", err)
+	}
+	return b.String()
+}

@@ -1,0 +1,99 @@
+package rows
+
+import (
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// instantType is how Instant columns travel: nanoseconds since the epoch, UTC.
+var instantType = &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}
+
+// ArrowType returns the Arrow type a column is uploaded as.
+func (t ColumnType) ArrowType() arrow.DataType {
+	switch t {
+	case String:
+		return arrow.BinaryTypes.String
+	case Double:
+		return arrow.PrimitiveTypes.Float64
+	case Instant:
+		return instantType
+	}
+	return arrow.Null
+}
+
+// Schema returns the Arrow schema of the table's columns, in order.
+func (s TableSpec) Schema() *arrow.Schema {
+	fields := make([]arrow.Field, len(s.Columns))
+	for i, c := range s.Columns {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type.ArrowType(), Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Schemas of the two input tables, built once.
+var (
+	AlertSchema  = AlertsTable.Schema()
+	MetricSchema = MetricsTable.Schema()
+)
+
+func appendInstant(b *array.TimestampBuilder, t time.Time) {
+	if t.IsZero() {
+		b.AppendNull()
+		return
+	}
+	b.Append(arrow.Timestamp(t.UnixNano()))
+}
+
+// AlertRecord converts alert rows into one Arrow record batch with
+// AlertSchema. The caller releases it.
+func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, AlertSchema)
+	defer b.Release()
+	b.Reserve(len(rs))
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	for i := range rs {
+		r := &rs[i]
+		appendInstant(ts(0), r.PrometheusDateTime)
+		f(1).Append(r.Job)
+		f(2).Append(r.Instance)
+		f(3).Append(r.PrometheusQuery)
+		f(4).Append(r.Status)
+		appendInstant(ts(5), r.AlertIngestDateTime)
+		f(6).Append(r.AlertName)
+		f(7).Append(r.Severity)
+		f(8).Append(r.Fingerprint)
+		appendInstant(ts(9), r.StartsAt)
+		appendInstant(ts(10), r.EndsAt)
+		f(11).Append(r.Labels)
+		f(12).Append(r.Annotations)
+		f(13).Append(r.GeneratorURL)
+		f(14).Append(r.Receiver)
+	}
+	return b.NewRecordBatch()
+}
+
+// MetricRecord converts metric rows into one Arrow record batch with
+// MetricSchema. The caller releases it.
+func MetricRecord(mem memory.Allocator, rs []MetricRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, MetricSchema)
+	defer b.Release()
+	b.Reserve(len(rs))
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	vals := b.Field(4).(*array.Float64Builder)
+	for i := range rs {
+		r := &rs[i]
+		appendInstant(ts(0), r.PrometheusDateTime)
+		f(1).Append(r.PrometheusQuery)
+		f(2).Append(r.Job)
+		f(3).Append(r.Instance)
+		vals.Append(r.Value)
+		appendInstant(ts(5), r.MetricIngestDateTime)
+		f(6).Append(r.Labels)
+	}
+	return b.NewRecordBatch()
+}

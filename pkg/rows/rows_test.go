@@ -1,0 +1,51 @@
+package rows
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func TestAlertRecordColumnsInOrder(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	start := time.Date(2026, 11, 25, 2, 54, 38, 320000000, time.UTC)
+	rec := AlertRecord(mem, []AlertRow{{PrometheusDateTime: start, Job: "j", Status: "firing", Fingerprint: "f", StartsAt: start, Labels: `{job="j"}`}})
+	defer rec.Release()
+	if rec.NumRows() != 1 || int(rec.NumCols()) != len(AlertColumns) {
+		t.Fatalf("got %d rows %d cols", rec.NumRows(), rec.NumCols())
+	}
+	for i, c := range AlertColumns {
+		if rec.ColumnName(i) != c.Name {
+			t.Errorf("column %d is %s, want %s", i, rec.ColumnName(i), c.Name)
+		}
+	}
+	if got := rec.Column(10).IsNull(0); !got {
+		t.Errorf("EndsAt of a firing alert should be null")
+	}
+	if got := rec.Column(0).(*array.Timestamp).Value(0); int64(got) != start.UnixNano() {
+		t.Errorf("PrometheusDateTime = %d, want %d", got, start.UnixNano())
+	}
+}
+
+func TestMetricRecordKeepsSpecialValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	vals := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1.5}
+	var rs []MetricRow
+	for _, v := range vals {
+		rs = append(rs, MetricRow{PrometheusDateTime: time.Unix(1, 0), PrometheusQuery: "q", Value: v})
+	}
+	rec := MetricRecord(mem, rs)
+	defer rec.Release()
+	col := rec.Column(4).(*array.Float64)
+	for i, v := range vals {
+		g := col.Value(i)
+		if !(g == v || (math.IsNaN(g) && math.IsNaN(v))) {
+			t.Errorf("row %d: Value = %v, want %v", i, g, v)
+		}
+	}
+}

@@ -1,0 +1,318 @@
+// Package sink is where rows wait on their way to Deephaven. Rows from many
+// webhook requests and polls are grouped into one upload per table (by size
+// or a short deadline), so throughput does not depend on how many rows one
+// caller brings, and a failed upload is retried with capped exponential
+// backoff while anyone still waits for it.
+//
+// Data flow: source (webhook, poller) → Write → batch → Upload → Deephaven.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Upload writes one batch of rows to their table. It returns an error the
+// Batcher may retry when Retryable says so.
+type Upload[R any] func(ctx context.Context, rows []R) error
+
+// Options tunes a Batcher.
+type Options struct {
+	Table      string        // the table name, for logs and metrics
+	MaxRows    int           // flush when this many rows wait (default 10000)
+	MaxDelay   time.Duration // flush at most this long after the first row arrived (default 100ms)
+	MinBackoff time.Duration // first retry delay (default 100ms)
+	MaxBackoff time.Duration // retry delay cap (default 10s)
+	// Retryable says whether a failed upload should be tried again.
+	Retryable func(error) bool
+}
+
+func (o *Options) defaults() {
+	if o.MaxRows <= 0 {
+		o.MaxRows = 10000
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 100 * time.Millisecond
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 10 * time.Second
+	}
+	if o.Retryable == nil {
+		o.Retryable = func(error) bool { return true }
+	}
+}
+
+// ErrStopped is returned by Write once the Batcher has stopped.
+var ErrStopped = errors.New("sink: stopped")
+
+type request[R any] struct {
+	ctx  context.Context
+	rows []R
+	done chan error // buffered (1)
+}
+
+// Batcher groups rows of one table into uploads.
+//
+// Write may be called from any number of goroutines. Rows of one Write are
+// uploaded together, in one batch; batches are uploaded one at a time, in
+// arrival order. Write returns nil only once its rows were uploaded, or an
+// error when its context ended first or the upload failed for good (the rows
+// may still be uploaded later by a retry; uploads must be idempotent or the
+// caller must tolerate that).
+//
+// Run owns all batching state. When its context ends it stops taking rows,
+// makes one last attempt to upload what waits (bounded by the drain context
+// given to Run), answers every waiting Write and returns.
+type Batcher[R any] struct {
+	opts    Options
+	upload  Upload[R]
+	logger  *slog.Logger
+	in      chan request[R]
+	stopped chan struct{}
+	m       *batchMetrics
+}
+
+// New makes a Batcher. Call Run to start it.
+func New[R any](upload Upload[R], opts Options, logger *slog.Logger, m *Metrics) *Batcher[R] {
+	opts.defaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Batcher[R]{
+		opts:    opts,
+		upload:  upload,
+		logger:  logger.With("table", opts.Table),
+		in:      make(chan request[R], 1024),
+		stopped: make(chan struct{}),
+		m:       m.forTable(opts.Table),
+	}
+}
+
+// Write hands rows to the batcher and waits until they are uploaded.
+func (b *Batcher[R]) Write(ctx context.Context, rows []R) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	req := request[R]{ctx: ctx, rows: rows, done: make(chan error, 1)}
+	select {
+	case <-b.stopped:
+		return ErrStopped
+	default:
+	}
+	select {
+	case b.in <- req:
+	case <-b.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return fmt.Errorf("sink: queue rows for %s: %w", b.opts.Table, context.Cause(ctx))
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-b.stopped:
+		// Run answered everything it took before stopping; a request that
+		// slipped in after its last drain is not going to be uploaded.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("sink: write rows to %s: %w", b.opts.Table, context.Cause(ctx))
+	}
+}
+
+// Run batches and uploads until ctx ends; then it drains under drainCtx.
+func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
+	defer close(b.stopped)
+	var pending []request[R]
+	var n int
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		var flush bool
+		select {
+		case req := <-b.in:
+			if len(pending) == 0 {
+				timer.Reset(b.opts.MaxDelay)
+			}
+			pending = append(pending, req)
+			n += len(req.rows)
+			flush = n >= b.opts.MaxRows
+		case <-timer.C:
+			flush = true
+		case <-ctx.Done():
+			// Take whatever is queued, then one last upload.
+			for {
+				select {
+				case req := <-b.in:
+					pending = append(pending, req)
+					continue
+				default:
+				}
+				break
+			}
+			b.flush(drainCtx, pending)
+			return
+		}
+		if flush && len(pending) > 0 {
+			timer.Stop()
+			b.flush(ctx, pending)
+			pending, n = nil, 0
+		}
+	}
+}
+
+// flush uploads the rows of the waiting requests as one batch, retrying
+// transient failures with backoff while at least one caller still waits.
+func (b *Batcher[R]) flush(ctx context.Context, reqs []request[R]) {
+	var backoff time.Duration
+	var lastErr string
+	for attempt := 1; ; attempt++ {
+		reqs = live(reqs)
+		if len(reqs) == 0 {
+			return
+		}
+		var batch []R
+		if len(reqs) == 1 {
+			batch = reqs[0].rows
+		} else {
+			for _, r := range reqs {
+				batch = append(batch, r.rows...)
+			}
+		}
+		start := time.Now()
+		err := b.upload(ctx, batch)
+		b.m.observe(len(batch), time.Since(start), err)
+		if err == nil {
+			if attempt > 1 {
+				b.logger.Info("Upload to Deephaven succeeded again", "attempts", attempt, "rows", len(batch))
+			}
+			answer(reqs, nil)
+			return
+		}
+		if !b.opts.Retryable(err) {
+			b.logger.Error("Upload to Deephaven failed", "rows", len(batch), "err", err)
+			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: %w", len(batch), b.opts.Table, err))
+			return
+		}
+		// One log line per change of error, not one per try.
+		if msg := err.Error(); msg != lastErr {
+			b.logger.Warn("Upload to Deephaven failed; retrying", "rows", len(batch), "attempt", attempt, "err", err)
+			lastErr = msg
+		}
+		backoff = next(backoff, b.opts.MinBackoff, b.opts.MaxBackoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: gave up at shutdown: %w", len(batch), b.opts.Table, err))
+			return
+		}
+	}
+}
+
+// live drops requests whose callers have stopped waiting; they already got
+// their context's error from Write.
+func live[R any](reqs []request[R]) []request[R] {
+	out := reqs[:0]
+	for _, r := range reqs {
+		if r.ctx.Err() == nil {
+			out = append(out, r)
+		} else {
+			r.done <- r.ctx.Err()
+		}
+	}
+	return out
+}
+
+func answer[R any](reqs []request[R], err error) {
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
+
+func next(prev, min, max time.Duration) time.Duration {
+	d := prev * 2
+	if d < min {
+		d = min
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// Metrics are the sink's Prometheus metrics, shared by its batchers.
+type Metrics struct {
+	rows     *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	batch    *prometheus.HistogramVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the sink's metrics (nil reg: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_rows_written_total",
+			Help: "Rows written to Deephaven, per table.",
+		}, []string{"table"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_upload_failures_total",
+			Help: "Failed uploads of a batch to Deephaven (each try counts), per table.",
+		}, []string{"table"}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "prometheus_deephaven_bridge_batch_rows",
+			Help:    "Rows per upload to Deephaven.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}, []string{"table"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "prometheus_deephaven_bridge_flush_duration_seconds",
+			Help:    "Time to upload one batch to Deephaven.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"table"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rows, m.failures, m.batch, m.latency)
+	}
+	return m
+}
+
+type batchMetrics struct {
+	rows, failures prometheus.Counter
+	batch, latency prometheus.Observer
+}
+
+func (m *Metrics) forTable(table string) *batchMetrics {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &batchMetrics{
+		rows:     m.rows.WithLabelValues(table),
+		failures: m.failures.WithLabelValues(table),
+		batch:    m.batch.WithLabelValues(table),
+		latency:  m.latency.WithLabelValues(table),
+	}
+}
+
+func (m *batchMetrics) observe(rows int, d time.Duration, err error) {
+	if err != nil {
+		m.failures.Inc()
+		return
+	}
+	m.rows.Add(float64(rows))
+	m.batch.Observe(float64(rows))
+	m.latency.Observe(d.Seconds())
+}

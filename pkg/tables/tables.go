@@ -1,0 +1,166 @@
+// Package tables keeps the bridge's three Deephaven tables in place: the
+// alerts and metrics input tables and their server-side as-of join. Against
+// a plain server it creates what is missing; against a server started with
+// this repo's app.d/ it finds the tables there and checks their schemas.
+// Rows land here: AddAlerts and AddMetrics are the last step before
+// Deephaven.
+package tables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+// Names are the global names of the three tables.
+type Names struct {
+	Alerts, Metrics, Joined string
+}
+
+// DefaultNames are the names the IDE shows unless configured otherwise.
+var DefaultNames = Names{Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable}
+
+// Tables writes rows into the bridge's tables.
+//
+// All methods are safe for concurrent use. Ensure may run at any time (at
+// start, after a new session, after a write found a table missing); writes
+// wait for a running Ensure. After a failed Ensure, Ready reports false and
+// writes fail until an Ensure succeeds.
+type Tables struct {
+	client *deephaven.Client
+	names  Names
+	logger *slog.Logger
+	mem    memory.Allocator
+
+	ensureMu sync.Mutex // one Ensure at a time
+	alerts   atomic.Pointer[deephaven.InputTable]
+	metrics  atomic.Pointer[deephaven.InputTable]
+	ready    atomic.Bool
+	// emptyStart is set when Ensure had to create the alerts table: the
+	// server lost (or never had) the bridge's history.
+	created atomic.Int64
+}
+
+// New returns Tables for client; call Ensure before writing.
+func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator}
+}
+
+// Names returns the table names.
+func (t *Tables) Names() Names { return t.names }
+
+// Ready reports whether the last Ensure succeeded.
+func (t *Tables) Ready() bool { return t.ready.Load() }
+
+// Created returns how many times Ensure created the alerts input table: it
+// grows when the server came back without the bridge's tables.
+func (t *Tables) Created() int64 { return t.created.Load() }
+
+// Ensure makes sure the input tables exist with the expected schemas and
+// the join is published. Existing tables with another schema are an error
+// naming the column; nothing is replaced then.
+func (t *Tables) Ensure(ctx context.Context) error {
+	t.ensureMu.Lock()
+	defer t.ensureMu.Unlock()
+	err := t.ensure(ctx)
+	t.ready.Store(err == nil)
+	return err
+}
+
+func (t *Tables) ensure(ctx context.Context) error {
+	alerts, createdA, err := t.client.EnsureInputTable(ctx, t.names.Alerts, rows.AlertSchema, rows.AlertKeys...)
+	if err != nil {
+		return fmt.Errorf("tables: prepare %s: %w", t.names.Alerts, err)
+	}
+	metrics, createdM, err := t.client.EnsureInputTable(ctx, t.names.Metrics, rows.MetricSchema)
+	if err != nil {
+		return fmt.Errorf("tables: prepare %s: %w", t.names.Metrics, err)
+	}
+	if createdA {
+		t.created.Add(1)
+	}
+	// A join over replaced input tables would keep ticking on the old ones,
+	// so it is rebuilt whenever an input table was created.
+	_, err = t.client.TableSchema(ctx, t.names.Joined)
+	switch {
+	case err == nil && !createdA && !createdM:
+	case err == nil || deephaven.IsNotFound(err):
+		if err := t.publishJoin(ctx, alerts, metrics); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("tables: look up %s: %w", t.names.Joined, err)
+	}
+	t.alerts.Store(alerts)
+	t.metrics.Store(metrics)
+	t.logger.Info("Deephaven tables ready", "alerts", t.names.Alerts, "alerts_created", createdA,
+		"metrics", t.names.Metrics, "metrics_created", createdM, "joined", t.names.Joined)
+	return nil
+}
+
+func (t *Tables) publishJoin(ctx context.Context, alerts, metrics *deephaven.InputTable) error {
+	j, err := t.client.AsOfJoin(ctx, alerts.Table(), metrics.Table(), rows.Join.ExactMatch, rows.Join.AsOf, rows.Join.Add)
+	if err != nil {
+		return fmt.Errorf("tables: join %s onto %s: %w", t.names.Metrics, t.names.Alerts, err)
+	}
+	defer j.Release(ctx)
+	if err := t.client.Publish(ctx, j, t.names.Joined); err != nil {
+		return fmt.Errorf("tables: publish %s: %w", t.names.Joined, err)
+	}
+	return nil
+}
+
+// ErrNotReady is returned by writes before a successful Ensure.
+var ErrNotReady = errors.New("tables: Deephaven tables are not ready")
+
+// AddAlerts writes alert rows into the alerts table.
+func (t *Tables) AddAlerts(ctx context.Context, rs []rows.AlertRow) error {
+	it := t.alerts.Load()
+	if it == nil || !t.ready.Load() {
+		return ErrNotReady
+	}
+	rec := rows.AlertRecord(t.mem, rs)
+	defer rec.Release()
+	return t.repairing(ctx, it.Add(ctx, rec))
+}
+
+// AddMetrics writes metric rows into the metrics table.
+func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
+	it := t.metrics.Load()
+	if it == nil || !t.ready.Load() {
+		return ErrNotReady
+	}
+	rec := rows.MetricRecord(t.mem, rs)
+	defer rec.Release()
+	return t.repairing(ctx, it.Add(ctx, rec))
+}
+
+// repairing notices a table that vanished (the server restarted without
+// it) and marks the tables for a new Ensure; the caller retries.
+func (t *Tables) repairing(ctx context.Context, err error) error {
+	if err != nil && deephaven.IsNotFound(err) {
+		t.ready.Store(false)
+		t.logger.Warn("A Deephaven table is gone; re-creating the tables", "err", err)
+		if eerr := t.Ensure(ctx); eerr != nil {
+			return errors.Join(err, eerr)
+		}
+		return fmt.Errorf("%w (tables re-created; retry)", err)
+	}
+	return err
+}
+
+// Retryable reports whether a failed write may succeed when tried again.
+func Retryable(err error) bool {
+	return errors.Is(err, ErrNotReady) || deephaven.Retryable(err) || deephaven.IsNotFound(err)
+}
