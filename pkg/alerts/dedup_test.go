@@ -1,0 +1,68 @@
+package alerts
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+func key(i int) rows.AlertKey {
+	return rows.AlertKey{Fingerprint: fmt.Sprintf("%016x", i), Status: StatusFiring, PrometheusDateTime: int64(i)}
+}
+
+func TestDedupEvictsLeastRecentlyUsed(t *testing.T) {
+	d := NewDedup(3)
+	d.Add(key(1), key(2), key(3))
+	if !d.Seen(key(1)) { // 1 becomes the most recently used
+		t.Fatal("key 1 not seen")
+	}
+	d.Add(key(4)) // evicts 2
+	for i, want := range map[int]bool{1: true, 2: false, 3: true, 4: true} {
+		if got := d.Seen(key(i)); got != want {
+			t.Errorf("Seen(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if d.Len() != 3 {
+		t.Errorf("Len = %d, want 3", d.Len())
+	}
+	d.Add(key(4), key(4)) // re-adding is a no-op
+	if d.Len() != 3 {
+		t.Errorf("Len after re-add = %d, want 3", d.Len())
+	}
+}
+
+func TestDedupSetCapacity(t *testing.T) {
+	d := NewDedup(10)
+	for i := range 10 {
+		d.Add(key(i))
+	}
+	d.SetCapacity(2) // keeps the two most recent, 8 and 9
+	if d.Len() != 2 || !d.Seen(key(8)) || !d.Seen(key(9)) || d.Seen(key(7)) {
+		t.Errorf("after shrink: len %d", d.Len())
+	}
+	d.SetCapacity(0) // clamps to 1 rather than refusing everything
+	if d.Len() != 1 {
+		t.Errorf("Len = %d, want 1", d.Len())
+	}
+}
+
+func TestDedupConcurrent(t *testing.T) {
+	d := NewDedup(100)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				k := key(g*1000 + i%150)
+				if !d.Seen(k) {
+					d.Add(k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if d.Len() != 100 {
+		t.Errorf("Len = %d, want 100", d.Len())
+	}
+}

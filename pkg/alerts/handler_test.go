@@ -1,0 +1,516 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+// fakeSink keeps the rows of successful writes in memory. It does not model
+// durability or ordering between concurrent writers; the sink packages test
+// that.
+type fakeSink struct {
+	mu    sync.Mutex
+	rows  []rows.AlertRow
+	calls int
+	err   error // when set, WriteAlerts fails and keeps nothing
+
+	// When block is set, WriteAlerts signals entered and then waits for
+	// block to close or ctx to end, whichever is first.
+	block   chan struct{}
+	entered chan struct{}
+}
+
+func (s *fakeSink) WriteAlerts(ctx context.Context, rs []rows.AlertRow) error {
+	s.mu.Lock()
+	s.calls++
+	block, entered, err := s.block, s.entered, s.err
+	s.mu.Unlock()
+	if block != nil {
+		entered <- struct{}{}
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows = append(s.rows, rs...)
+	return nil
+}
+
+func (s *fakeSink) setErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+func (s *fakeSink) snapshot() ([]rows.AlertRow, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]rows.AlertRow(nil), s.rows...), s.calls
+}
+
+var testNow = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+
+type testServer struct {
+	h      *Handler
+	engine *gin.Engine
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+}
+
+func newTestServer(t *testing.T, sink Sink, opts Options) *testServer {
+	t.Helper()
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return testNow }
+	}
+	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, engine: gin.New()}
+	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts.h = NewHandler(sink, opts, logger, ts.reg)
+	ts.h.Register(ts.engine)
+	return ts
+}
+
+func (ts *testServer) post(path string, body []byte, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return ts.do(req)
+}
+
+func (ts *testServer) do(req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	ts.engine.ServeHTTP(w, req)
+	return w
+}
+
+// metric returns the value of a counter or gauge series, or -1 if it is not
+// exported.
+func (ts *testServer) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return -1
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func checkResponse(t *testing.T, w *httptest.ResponseRecorder, code int, body string) {
+	t.Helper()
+	if w.Code != code || w.Body.String() != body {
+		t.Errorf("response %d %s\nwant     %d %s", w.Code, w.Body.String(), code, body)
+	}
+}
+
+func TestHandlerWritesRows(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_firing.json")), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	checkResponse(t, ts.post("/", readTestdata(t, "am025_resolved.json")), 200,
+		`{"status":"success","alerts":1,"written":1,"duplicates":0}`)
+
+	got, calls := sink.snapshot()
+	if len(got) != 3 || calls != 2 {
+		t.Fatalf("sink got %d rows in %d calls, want 3 in 2", len(got), calls)
+	}
+	for _, r := range got {
+		if !r.AlertIngestDateTime.Equal(testNow) {
+			t.Errorf("AlertIngestDateTime = %v, want the injected clock's %v", r.AlertIngestDateTime, testNow)
+		}
+	}
+	if got[2].Status != StatusResolved || got[2].AlertName != "DiskFull" {
+		t.Errorf("third row: %+v", got[2])
+	}
+
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"prometheus_deephaven_bridge_webhook_requests_total", []string{"code", "200"}, 2},
+		{"prometheus_deephaven_bridge_webhook_requests_total", []string{"code", "400"}, 0},
+		{"prometheus_deephaven_bridge_alerts_received_total", []string{"status", "firing"}, 2},
+		{"prometheus_deephaven_bridge_alerts_received_total", []string{"status", "resolved"}, 1},
+		{"prometheus_deephaven_bridge_alerts_duplicate_total", nil, 0},
+		{"prometheus_deephaven_bridge_alerts_truncated_total", nil, 0},
+		{"prometheus_deephaven_bridge_webhook_request_duration_seconds", nil, 2},
+		{"prometheus_deephaven_bridge_webhook_requests_in_flight", nil, 0},
+	} {
+		if got := ts.metric(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+func TestHandlerMetricsInitialised(t *testing.T) {
+	ts := newTestServer(t, &fakeSink{}, Options{})
+	for _, s := range []string{"firing", "resolved"} {
+		if got := ts.metric(t, "prometheus_deephaven_bridge_alerts_received_total", "status", s); got != 0 {
+			t.Errorf("alerts_received_total{status=%q} = %v, want 0 before any request", s, got)
+		}
+	}
+}
+
+func TestHandlerDropsRepeats(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	body := readTestdata(t, "am025_firing.json")
+
+	checkResponse(t, ts.post("/alerts", body), 200, `{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	for range 4 {
+		checkResponse(t, ts.post("/alerts", body), 200, `{"status":"success","alerts":2,"written":0,"duplicates":2}`)
+	}
+	got, calls := sink.snapshot()
+	if len(got) != 2 || calls != 1 {
+		t.Errorf("sink got %d rows in %d calls, want each of 2 rows once", len(got), calls)
+	}
+	if d := ts.metric(t, "prometheus_deephaven_bridge_alerts_duplicate_total"); d != 8 {
+		t.Errorf("alerts_duplicate_total = %v, want 8", d)
+	}
+	if r := ts.metric(t, "prometheus_deephaven_bridge_alerts_received_total", "status", "firing"); r != 10 {
+		t.Errorf("alerts_received_total{firing} = %v, want 10", r)
+	}
+}
+
+func TestHandlerDropsRepeatsWithinRequest(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "dup_in_request.json")), 200,
+		`{"status":"success","alerts":2,"written":1,"duplicates":1}`)
+	got, _ := sink.snapshot()
+	if len(got) != 1 || got[0].Annotations != "{}" {
+		t.Errorf("sink got %+v, want only the first of the two", got)
+	}
+}
+
+func TestHandlerEmptyAlerts(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "empty_alerts.json")), 200,
+		`{"status":"success","alerts":0,"written":0,"duplicates":0}`)
+	if _, calls := sink.snapshot(); calls != 0 {
+		t.Errorf("sink called %d times for no rows", calls)
+	}
+}
+
+func TestHandlerRetryAfterSinkFailureIsWritten(t *testing.T) {
+	sink := &fakeSink{err: errors.New("deephaven: connection refused")}
+	ts := newTestServer(t, sink, Options{})
+	body := readTestdata(t, "am025_firing.json")
+
+	w := ts.post("/alerts", body)
+	checkResponse(t, w, 503, `{"error":"writing alerts: deephaven: connection refused","status":"error"}`)
+	if ra := w.Header().Get("Retry-After"); ra == "" {
+		t.Error("503 without Retry-After")
+	}
+	if !strings.Contains(ts.logs.String(), `level=WARN msg="Writing alerts failed"`) {
+		t.Errorf("no Warn log for the failed write:\n%s", ts.logs)
+	}
+
+	// Alertmanager retries; the rows must not count as already written.
+	sink.setErr(nil)
+	checkResponse(t, ts.post("/alerts", body), 200, `{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	checkResponse(t, ts.post("/alerts", body), 200, `{"status":"success","alerts":2,"written":0,"duplicates":2}`)
+	if got, calls := sink.snapshot(); len(got) != 2 || calls != 2 {
+		t.Errorf("sink got %d rows in %d calls, want 2 in 2", len(got), calls)
+	}
+	if c := ts.metric(t, "prometheus_deephaven_bridge_webhook_requests_total", "code", "503"); c != 1 {
+		t.Errorf("requests_total{code=503} = %v, want 1", c)
+	}
+}
+
+func TestHandlerSinkTimeout(t *testing.T) {
+	sink := &fakeSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	ts := newTestServer(t, sink, Options{RequestTimeout: 20 * time.Millisecond})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_firing.json")), 503,
+		`{"error":"writing alerts: context deadline exceeded","status":"error"}`)
+}
+
+func TestHandlerBadRequest(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "bad_startsAt.json")), 400,
+		`{"error":"alerts[2].startsAt: parsing time \"x\" as \"2006-01-02T15:04:05Z07:00\": cannot parse \"x\" as \"2006\"","status":"error"}`)
+	// alerts[0] is valid, alerts[1] is not: nothing is written.
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "bad_status.json")), 400,
+		`{"error":"alerts[1].status: must be \"firing\" or \"resolved\", got \"pending\"","status":"error"}`)
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "invalid_utf8.json")), 400,
+		`{"error":"body is not valid UTF-8 (byte offset 104)","status":"error"}`)
+
+	if _, calls := sink.snapshot(); calls != 0 {
+		t.Errorf("sink called %d times for invalid requests", calls)
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `level=DEBUG msg="Rejected webhook request" code=400 err="alerts[2].startsAt: parsing time`) {
+		t.Errorf("no Debug log for the rejected request:\n%s", logs)
+	}
+	if strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("client errors logged above Debug:\n%s", logs)
+	}
+	if r := ts.metric(t, "prometheus_deephaven_bridge_alerts_received_total", "status", "firing"); r != 0 {
+		t.Errorf("alerts of invalid requests counted as received: %v", r)
+	}
+}
+
+func TestHandlerContentType(t *testing.T) {
+	ts := newTestServer(t, &fakeSink{}, Options{})
+	body := readTestdata(t, "am025_firing.json")
+	for _, tc := range []struct {
+		ct   string
+		code int
+		body string
+	}{
+		{"text/plain", 415, `{"error":"unsupported Content-Type \"text/plain\", want application/json","status":"error"}`},
+		{"", 415, `{"error":"missing Content-Type, want application/json","status":"error"}`},
+		{"application/json; charset=iso-8859-1", 415, `{"error":"unsupported charset \"iso-8859-1\", want utf-8","status":"error"}`},
+		{"application/json;;", 415, `{"error":"invalid Content-Type \"application/json;;\": mime: invalid media parameter","status":"error"}`},
+		{"application/json", 200, ""},
+		{"Application/JSON; charset=UTF-8", 200, ""},
+	} {
+		w := ts.post("/alerts", body, "Content-Type", tc.ct)
+		if w.Code != tc.code || (tc.body != "" && w.Body.String() != tc.body) {
+			t.Errorf("Content-Type %q: %d %s, want %d %s", tc.ct, w.Code, w.Body, tc.code, tc.body)
+		}
+	}
+}
+
+// lazyReader yields n bytes of JSON-ish filler without holding them, and
+// counts how many were read.
+type lazyReader struct {
+	n, read int64
+}
+
+func (r *lazyReader) Read(p []byte) (int, error) {
+	if r.read >= r.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.n-r.read)]
+	for i := range p {
+		p[i] = ' '
+	}
+	r.read += int64(len(p))
+	return len(p), nil
+}
+
+func TestHandlerBodyTooLarge(t *testing.T) {
+	const size = 50 << 20
+	ts := newTestServer(t, &fakeSink{}, Options{MaxBodyBytes: 1 << 20})
+	want := `{"error":"request body larger than 1048576 bytes","status":"error"}`
+
+	// With a Content-Length the body is not read at all.
+	body := &lazyReader{n: size}
+	req := httptest.NewRequest(http.MethodPost, "/alerts", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = size
+	checkResponse(t, ts.do(req), 413, want)
+	if body.read != 0 {
+		t.Errorf("read %d bytes of a body announced as too large", body.read)
+	}
+
+	// Without one (chunked), reading stops just past the limit.
+	body = &lazyReader{n: size}
+	req = httptest.NewRequest(http.MethodPost, "/alerts", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = -1
+	checkResponse(t, ts.do(req), 413, want)
+	if body.read > 1<<20+64<<10 {
+		t.Errorf("read %d bytes of a 50 MB body with a 1 MiB limit", body.read)
+	}
+}
+
+func TestHandlerBearerToken(t *testing.T) {
+	const token = "s3cret-t0ken"
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{BearerToken: token})
+	body := readTestdata(t, "am025_firing.json")
+	const unauthorized = `{"error":"missing or invalid bearer token","status":"error"}`
+
+	for _, auth := range []string{"", "Bearer wrong-guess", "Basic " + token, "Bearer", token, "Bearer " + token + "x"} {
+		w := ts.post("/alerts", body, "Authorization", auth)
+		checkResponse(t, w, 401, unauthorized)
+		if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
+			t.Errorf("Authorization %q: WWW-Authenticate %q, want Bearer", auth, got)
+		}
+	}
+	if _, calls := sink.snapshot(); calls != 0 {
+		t.Errorf("sink called %d times without a valid token", calls)
+	}
+	// The scheme is case-insensitive (RFC 9110).
+	checkResponse(t, ts.post("/alerts", body, "Authorization", "bearer "+token), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	// Authentication comes first: an unauthenticated client learns nothing
+	// about what else is wrong with its request.
+	checkResponse(t, ts.post("/alerts", []byte("junk"), "Content-Type", "text/plain"), 401, unauthorized)
+
+	if logs := ts.logs.String(); strings.Contains(logs, token) || strings.Contains(logs, "wrong-guess") {
+		t.Errorf("a token was logged:\n%s", logs)
+	}
+}
+
+func TestHandlerConcurrencyLimit(t *testing.T) {
+	sink := &fakeSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	ts := newTestServer(t, sink, Options{MaxConcurrent: 1})
+	body := readTestdata(t, "am025_firing.json")
+
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- ts.post("/alerts", body) }()
+	<-sink.entered // the first request holds the only slot
+
+	if g := ts.metric(t, "prometheus_deephaven_bridge_webhook_requests_in_flight"); g != 1 {
+		t.Errorf("requests_in_flight = %v, want 1", g)
+	}
+	w := ts.post("/alerts", readTestdata(t, "am025_resolved.json"))
+	checkResponse(t, w, 503, `{"error":"too many concurrent requests (limit 1), retry later","status":"error"}`)
+	if w.Header().Get("Retry-After") != "1" {
+		t.Errorf("Retry-After = %q, want 1", w.Header().Get("Retry-After"))
+	}
+
+	close(sink.block)
+	checkResponse(t, <-done, 200, `{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	// The slot is free again.
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_resolved.json")), 200,
+		`{"status":"success","alerts":1,"written":1,"duplicates":0}`)
+	if g := ts.metric(t, "prometheus_deephaven_bridge_webhook_requests_in_flight"); g != 0 {
+		t.Errorf("requests_in_flight = %v, want 0", g)
+	}
+}
+
+func TestHandlerSetOptions(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_firing.json")), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+
+	ts.h.SetOptions(Options{QueryLabel: "job", BearerToken: "t", Now: func() time.Time { return testNow }})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_resolved.json")), 401,
+		`{"error":"missing or invalid bearer token","status":"error"}`)
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_resolved.json"), "Authorization", "Bearer t"), 200,
+		`{"status":"success","alerts":1,"written":1,"duplicates":0}`)
+	got, _ := sink.snapshot()
+	if got[2].PrometheusQuery != "node" {
+		t.Errorf("PrometheusQuery = %q after reload, want the job label", got[2].PrometheusQuery)
+	}
+	// The dedup cache survived the reload.
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am025_firing.json"), "Authorization", "Bearer t"), 200,
+		`{"status":"success","alerts":2,"written":0,"duplicates":2}`)
+
+	ts.h.SetOptions(Options{DedupCapacity: 1})
+	if n := ts.h.dedup.Len(); n != 1 {
+		t.Errorf("dedup holds %d keys after shrinking to 1", n)
+	}
+}
+
+// TestHandlerOverHTTP runs one request through a real server, as
+// Alertmanager sends it.
+func TestHandlerOverHTTP(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	srv := httptest.NewServer(ts.engine)
+	defer srv.Close()
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/alerts", bytes.NewReader(readTestdata(t, "am034_extra_fields.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Alertmanager/0.34.2")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != `{"status":"success","alerts":2,"written":2,"duplicates":0}` {
+		t.Errorf("response %d %s", resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if got := ts.metric(t, "prometheus_deephaven_bridge_alerts_truncated_total"); got != 3 {
+		t.Errorf("alerts_truncated_total = %v, want 3", got)
+	}
+}
+
+func TestNewHandlerNilLoggerAndRegistry(t *testing.T) {
+	h := NewHandler(&fakeSink{}, Options{}, nil, nil)
+	e := gin.New()
+	h.Register(e)
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(readTestdata(t, "am025_firing.json")))
+	req.Header.Set("Content-Type", "application/json")
+	e.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Errorf("code %d: %s", w.Code, w.Body)
+	}
+}

@@ -1,0 +1,152 @@
+package alerts
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+func decodeRows(t *testing.T, file string, receivedAt time.Time, opts Options) []rows.AlertRow {
+	t.Helper()
+	m, err := Decode(readTestdata(t, file), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Rows(receivedAt, opts)
+}
+
+func TestRowsFiring(t *testing.T) {
+	// A receive time in another zone must come out in UTC.
+	received := time.Date(2026, 11, 25, 4, 0, 0, 0, time.FixedZone("CET", 3600))
+	rs := decodeRows(t, "am025_firing.json", received, Options{})
+	if len(rs) != 2 {
+		t.Fatalf("got %d rows, want 2", len(rs))
+	}
+	startsAt := time.Date(2026, 11, 25, 2, 54, 38, 320000000, time.UTC)
+	want := rows.AlertRow{
+		PrometheusDateTime:  startsAt,
+		Job:                 "prometheus",
+		Instance:            "localhost:19090",
+		PrometheusQuery:     "up",
+		Status:              "firing",
+		AlertIngestDateTime: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC),
+		AlertName:           "SelfUp",
+		Severity:            "info",
+		Fingerprint:         "8203da3fbe0de749",
+		StartsAt:            startsAt,
+		EndsAt:              time.Time{},
+		Labels:              `{alertname="SelfUp", instance="localhost:19090", job="prometheus", prometheus_query="up", replica="a", severity="info"}`,
+		Annotations:         `{description="localhost:19090 of job prometheus is up", summary="Prometheus is up"}`,
+		GeneratorURL:        "http://vm:19090/graph?g0.expr=up+%3D%3D+1&g0.tab=1",
+		Receiver:            "deephaven",
+	}
+	checkRow(t, rs[0], want)
+	if rs[1].Job != "node" || rs[1].Instance != "localhost:19100" {
+		t.Errorf("second row: %+v", rs[1])
+	}
+}
+
+func TestRowsResolved(t *testing.T) {
+	received := time.Date(2026, 11, 25, 1, 11, 0, 0, time.UTC)
+	rs := decodeRows(t, "am025_resolved.json", received, Options{})
+	want := rows.AlertRow{
+		PrometheusDateTime:  time.Date(2026, 11, 25, 1, 10, 0, 500000000, time.UTC), // endsAt
+		Job:                 "node",
+		Instance:            "db1:9100",
+		PrometheusQuery:     "DiskFull", // no prometheus_query label: the alertname
+		Status:              "resolved",
+		AlertIngestDateTime: received,
+		AlertName:           "DiskFull",
+		Severity:            "critical",
+		Fingerprint:         rs[0].Fingerprint,
+		StartsAt:            time.Date(2026, 11, 25, 1, 0, 0, 123456789, time.UTC),
+		EndsAt:              time.Date(2026, 11, 25, 1, 10, 0, 500000000, time.UTC),
+		Labels:              `{alertname="DiskFull", instance="db1:9100", job="node", severity="critical"}`,
+		Annotations:         `{summary="Disk almost full"}`,
+		GeneratorURL:        "http://vm:19090/graph?g0.expr=disk",
+		Receiver:            "deephaven",
+	}
+	checkRow(t, rs[0], want)
+}
+
+func TestRowsMissingLabelsAndCustomLabelNames(t *testing.T) {
+	received := time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)
+	// This payload has no instance, severity or prometheus_query label.
+	rs := decodeRows(t, "missing_fingerprint.json", received, Options{})
+	r := rs[0]
+	if r.Instance != "" || r.Severity != "" || r.Job != "j" || r.PrometheusQuery != "A" || r.Annotations != "{}" {
+		t.Errorf("row: %+v", r)
+	}
+
+	// Other label names, as configured.
+	rs = decodeRows(t, "am025_firing.json", received, Options{QueryLabel: "replica", SeverityLabel: "job"})
+	if r := rs[0]; r.PrometheusQuery != "a" || r.Severity != "prometheus" {
+		t.Errorf("custom labels: query %q severity %q", r.PrometheusQuery, r.Severity)
+	}
+}
+
+func TestRowsVerbatimStrings(t *testing.T) {
+	rs := decodeRows(t, "script_strings.json", time.Unix(0, 0), Options{})
+	r := rs[0]
+	const evil = `"); import os; os.system("touch /tmp/pwned") #`
+	if r.AlertName != evil || r.PrometheusQuery != evil || r.Receiver != "`rm -rf /`" || r.GeneratorURL != "javascript:alert(1)" {
+		t.Errorf("row: %+v", r)
+	}
+	want := `{alertname="\"); import os; os.system(\"touch /tmp/pwned\") #", instance="${jndi:ldap://x/a}", job="j'; DROP TABLE prometheus_alerts; --"}`
+	if r.Labels != want {
+		t.Errorf("Labels:\n got %s\nwant %s", r.Labels, want)
+	}
+}
+
+func TestLabelsText(t *testing.T) {
+	for _, tc := range []struct {
+		in   map[string]string
+		want string
+	}{
+		{nil, "{}"},
+		{map[string]string{"job": "x", "instance": "a:9090"}, `{instance="a:9090", job="x"}`},
+		{map[string]string{"a": "x\x00y\n\"\\"}, `{a="x\x00y\n\"\\"}`},
+		{map[string]string{"a": "é ☃"}, `{a="é ☃"}`},
+	} {
+		if got := LabelsText(tc.in); got != tc.want {
+			t.Errorf("LabelsText(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRowKeys(t *testing.T) {
+	// A firing and a resolved event of one alert are different rows.
+	rs := decodeRows(t, "am034_extra_fields.json", time.Unix(0, 0), Options{})
+	if rs[0].Key() == rs[1].Key() {
+		t.Error("different alerts share a key")
+	}
+	if k := rs[1].Key(); k.Status != "resolved" || k.PrometheusDateTime != rs[1].EndsAt.UnixNano() {
+		t.Errorf("resolved key: %+v", k)
+	}
+}
+
+func checkRow(t *testing.T, got, want rows.AlertRow) {
+	t.Helper()
+	for _, tm := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"PrometheusDateTime", got.PrometheusDateTime, want.PrometheusDateTime},
+		{"AlertIngestDateTime", got.AlertIngestDateTime, want.AlertIngestDateTime},
+		{"StartsAt", got.StartsAt, want.StartsAt},
+		{"EndsAt", got.EndsAt, want.EndsAt},
+	} {
+		if !tm.got.Equal(tm.want) {
+			t.Errorf("%s = %v, want %v", tm.name, tm.got, tm.want)
+		}
+		if !tm.got.IsZero() && tm.got.Location() != time.UTC {
+			t.Errorf("%s is in %v, want UTC", tm.name, tm.got.Location())
+		}
+	}
+	got.PrometheusDateTime, got.AlertIngestDateTime, got.StartsAt, got.EndsAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	want.PrometheusDateTime, want.AlertIngestDateTime, want.StartsAt, want.EndsAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if got != want {
+		t.Errorf("row:\n got %+v\nwant %+v", got, want)
+	}
+}
