@@ -1,0 +1,273 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+// runner polls one query. Its fields below done are owned by its goroutine.
+type runner struct {
+	p      *Poller
+	q      Query
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+
+	failures      int      // consecutive failed polls
+	queryState    errState // Prometheus side
+	sinkState     errState // sink side
+	histogramSeen bool     // logged that native histograms are skipped
+}
+
+func newRunner(p *Poller, q Query) *runner {
+	return &runner{
+		p:    p,
+		q:    q,
+		log:  p.logger.With("query", q.Name),
+		done: make(chan struct{}),
+	}
+}
+
+// run polls until ctx ends. A poll cut short by ctx is not counted as failed.
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		ok := r.poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		timer.Reset(r.nextDelay(ok, time.Since(start)))
+	}
+}
+
+// nextDelay returns how long to wait before the next poll, given whether the
+// last one succeeded and how long it took.
+func (r *runner) nextDelay(ok bool, elapsed time.Duration) time.Duration {
+	if !ok {
+		r.failures++
+		d := backoff(r.q.Interval, r.p.maxBackoff, r.failures, r.p.jitter())
+		r.log.Debug("Backing off", "consecutive_failures", r.failures, "next_poll_in", d)
+		return d
+	}
+	r.failures = 0
+	if elapsed >= r.q.Interval {
+		r.log.Debug("Poll overran its interval, skipping ticks", "took", elapsed, "interval", r.q.Interval)
+	}
+	return untilNextTick(r.q.Interval, elapsed)
+}
+
+// untilNextTick returns how long to wait, after a poll that took elapsed, to
+// start the next one on the next multiple of interval after the poll's
+// start: the ticks an overrunning poll missed are skipped.
+func untilNextTick(interval, elapsed time.Duration) time.Duration {
+	if elapsed < 0 {
+		elapsed = 0
+	}
+	return interval - elapsed%interval
+}
+
+// backoff returns the wait after the given number (>= 1) of consecutive
+// failures: a duration in [d/2, d) picked by jitter (in [0, 1)), and never
+// less than interval, where d = min(interval·2^failures, limit) and
+// limit = max(interval, min(10·interval, maxBackoff)).
+func backoff(interval, maxBackoff time.Duration, failures int, jitter float64) time.Duration {
+	limit := maxBackoff
+	if interval < maxBackoff/10 {
+		limit = 10 * interval
+	}
+	limit = max(limit, interval)
+	d := interval
+	for i := 0; i < failures && d < limit; i++ {
+		if d > limit/2 {
+			d = limit
+		} else {
+			d *= 2
+		}
+	}
+	jitter = min(max(jitter, 0), 1)
+	w := d/2 + time.Duration(jitter*float64(d/2))
+	return max(w, interval)
+}
+
+// poll runs the query once and writes its rows. It reports whether the query
+// itself succeeded (a sink error still counts as success: Prometheus is fine).
+func (r *runner) poll(ctx context.Context) bool {
+	p, q, m := r.p, r.q, r.p.metrics
+
+	qctx, cancel := context.WithTimeout(ctx, q.Timeout)
+	defer cancel()
+	var opts []v1.Option
+	if t := promTimeout(q.Timeout); t > 0 {
+		opts = append(opts, v1.WithTimeout(t))
+	}
+	m.requests.WithLabelValues(q.Name).Inc()
+	start := time.Now()
+	val, warnings, infos, err := p.api.Query(qctx, q.Expr, time.Time{}, opts...)
+	m.duration.WithLabelValues(q.Name).Observe(time.Since(start).Seconds())
+	if ctx.Err() != nil {
+		return false // stopping: neither success nor failure
+	}
+	if len(warnings) > 0 || len(infos) > 0 {
+		r.log.Debug("Query returned warnings", "warnings", []string(warnings), "infos", []string(infos))
+	}
+
+	var out []rows.MetricRow
+	var histograms int
+	if err == nil {
+		out, histograms, err = toRows(q.Name, val, p.now())
+	}
+	if err != nil {
+		reason := classify(err, qctx)
+		m.errors.WithLabelValues(q.Name, reason).Inc()
+		attrs := []any{"reason", reason, "err", err}
+		var apiErr *v1.Error
+		if errors.As(err, &apiErr) && apiErr.Detail != "" {
+			attrs = append(attrs, "detail", truncate(apiErr.Detail, 512))
+		}
+		// Timeouts read differently depending on where the deadline hit;
+		// they are one state.
+		key := reason
+		if reason != reasonTimeout {
+			key += ": " + err.Error()
+		}
+		if r.queryState.fail(key) {
+			r.log.Error("Query failed", attrs...)
+		} else {
+			r.log.Debug("Query still failing", append(attrs, "consecutive_failures", r.queryState.failures)...)
+		}
+		return false
+	}
+	if n := r.queryState.ok(); n > 0 {
+		r.log.Info("Query recovered", "failed_polls", n)
+	}
+
+	if histograms > 0 {
+		m.errors.WithLabelValues(q.Name, reasonHistogram).Add(float64(histograms))
+		if !r.histogramSeen {
+			r.histogramSeen = true
+			r.log.Warn("Skipping native histogram samples: they have no single value (logged once per query)", "samples", histograms)
+		}
+	}
+	m.samples.WithLabelValues(q.Name).Add(float64(len(out)))
+
+	if len(out) > 0 {
+		newest := newestSample(out)
+		if err := p.sink.WriteMetrics(ctx, out); err != nil {
+			if ctx.Err() != nil {
+				return true
+			}
+			m.errors.WithLabelValues(q.Name, reasonSink).Inc()
+			if r.sinkState.fail(err.Error()) {
+				r.log.Error("Writing rows failed", "rows", len(out), "err", err)
+			} else {
+				r.log.Debug("Writing rows still failing", "rows", len(out), "err", err)
+			}
+			return true
+		}
+		if n := r.sinkState.ok(); n > 0 {
+			r.log.Info("Writing rows recovered", "failed_writes", n)
+		}
+		p.setLastWritten(q.Name, newest)
+	}
+	m.lastSuccess.WithLabelValues(q.Name).Set(float64(p.now().UnixNano()) / 1e9)
+	return true
+}
+
+func newestSample(rs []rows.MetricRow) time.Time {
+	var t time.Time
+	for i := range rs {
+		if rs[i].PrometheusDateTime.After(t) {
+			t = rs[i].PrometheusDateTime
+		}
+	}
+	return t
+}
+
+// classify returns the reason label of a failed poll. qctx is the poll's own
+// context, whose deadline is the query's timeout.
+func classify(err error, qctx context.Context) string {
+	if errors.Is(err, errResultType) {
+		return reasonResultType
+	}
+	var apiErr *v1.Error
+	if errors.As(err, &apiErr) {
+		// An answer from Prometheus, even if our deadline passed since.
+		switch {
+		case apiErr.Type == v1.ErrTimeout:
+			return reasonTimeout
+		case apiErr.Type == v1.ErrBadResponse && strings.HasPrefix(apiErr.Msg, "unexpected value type"):
+			// client_golang refuses string results (and any unknown
+			// resultType) with this message while decoding.
+			return reasonResultType
+		}
+		return reasonPrometheus
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		return reasonTimeout
+	}
+	return reasonPrometheus
+}
+
+// promTimeout returns d in a form whose String Prometheus parses for its
+// timeout parameter: Prometheus rejects fractions such as "1.5s", so d is
+// truncated to whole seconds from 1s up and to whole milliseconds below. It
+// returns 0 (send no parameter) for d < 1ms. The poll's context still enforces
+// the exact d.
+func promTimeout(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Truncate(time.Second)
+	case d >= time.Millisecond:
+		return d.Truncate(time.Millisecond)
+	}
+	return 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// errState turns a stream of outcomes into state changes, so that a failure
+// is logged loudly only when it starts or its text changes.
+type errState struct {
+	last     string // key of the current failure; "" while ok
+	failures int    // consecutive failures
+}
+
+// fail records a failure, described by key (the error text, or a coarser
+// description of it), and reports whether it is a change of state.
+func (s *errState) fail(key string) bool {
+	s.failures++
+	if key == "" {
+		key = "(empty error)"
+	}
+	changed := key != s.last
+	s.last = key
+	return changed
+}
+
+// ok records a success and returns the number of failures it ends (0 if it
+// was ok already).
+func (s *errState) ok() int {
+	n := s.failures
+	s.last, s.failures = "", 0
+	return n
+}
