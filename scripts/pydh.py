@@ -83,10 +83,12 @@ def bench(a):
         })
     if a.mode == "import":
         tbl = batch(n)
-        start = time.perf_counter()
-        t = s.import_table(tbl)
-        el = time.perf_counter() - start
-        t.close() if hasattr(t, "close") else None
+        times = []
+        for _ in range(a.reps):
+            start = time.perf_counter()
+            s.import_table(tbl)
+            times.append(time.perf_counter() - start)
+        el = sorted(times)[len(times) // 2]  # median
     else:
         from pydeephaven.table import InputTable  # noqa: F401
         per = 1000 if a.mode == "append1000" else 1
@@ -112,6 +114,7 @@ def main():
     p.add_argument("--psk", default=None)
     p.add_argument("--table", default=None)
     p.add_argument("--rows", type=int, default=1000)
+    p.add_argument("--reps", type=int, default=5, help="import mode: runs, the median is reported")
     p.add_argument("--mode", choices=["import", "append1000", "append1"], default="import")
     a = p.parse_args()
     {"read": read, "write": write, "bench": bench}[a.cmd](a)

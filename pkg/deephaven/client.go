@@ -182,6 +182,10 @@ func Dial(ctx context.Context, addr string, opts ...Option) (c *Client, err erro
 		grpc.WithUnaryInterceptor(c.unaryInterceptor),
 		grpc.WithStreamInterceptor(c.streamInterceptor),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1 << 30)),
+		// Large uploads are single Flight messages; bigger windows keep
+		// them from waiting on flow-control round trips.
+		grpc.WithInitialWindowSize(8 << 20),
+		grpc.WithInitialConnWindowSize(16 << 20),
 	}, o.dialOpts...)
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {

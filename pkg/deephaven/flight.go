@@ -30,9 +30,24 @@ func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow
 			w.Close()
 			return fmt.Errorf("record schema %s differs from the table's %s", rec.Schema(), schema)
 		}
-		if err := w.Write(rec); err != nil {
-			w.Close()
-			return drainErr(stream, err)
+		// Big batches travel in slices, so the server decodes one while
+		// the next is on the wire.
+		for off := int64(0); off < rec.NumRows() || off == 0; off += putChunkRows {
+			part := rec
+			if rec.NumRows() > putChunkRows {
+				part = rec.NewSlice(off, min(off+putChunkRows, rec.NumRows()))
+			}
+			err := w.Write(part)
+			if part != rec {
+				part.Release()
+			}
+			if err != nil {
+				w.Close()
+				return drainErr(stream, err)
+			}
+			if rec.NumRows() == 0 {
+				break
+			}
 		}
 	}
 	if len(recs) == 0 {
@@ -70,6 +85,9 @@ func drainErr(stream flight.FlightService_DoPutClient, err error) error {
 	}
 	return err
 }
+
+// putChunkRows is the most rows sent in one Flight message.
+const putChunkRows = 1 << 15
 
 func exportID(ticket []byte) int32 {
 	return int32(uint32(ticket[1]) | uint32(ticket[2])<<8 | uint32(ticket[3])<<16 | uint32(ticket[4])<<24)
@@ -154,4 +172,36 @@ func (c *Client) TableSchema(ctx context.Context, name string) (*arrow.Schema, e
 		return nil, fmt.Errorf("deephaven: %s: read schema: %w", op, err)
 	}
 	return sc, nil
+}
+
+// concat merges many small record batches into one, so the server handles
+// one batch per upload instead of one per caller.
+func (c *Client) concat(schema *arrow.Schema, recs []arrow.RecordBatch) []arrow.RecordBatch {
+	if len(recs) < 2 {
+		return recs
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		col, err := array.Concatenate(parts, c.mem)
+		if err != nil {
+			for _, done := range cols[:i] {
+				done.Release()
+			}
+			return recs // fall back to sending them as they are
+		}
+		cols[i] = col
+	}
+	merged := array.NewRecordBatch(schema, cols, rows)
+	for _, col := range cols {
+		col.Release()
+	}
+	return []arrow.RecordBatch{merged}
 }

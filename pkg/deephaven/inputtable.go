@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -26,6 +29,11 @@ type InputTable struct {
 	name   string
 	schema *arrow.Schema
 	keys   []string
+
+	mu     sync.Mutex // guards busy, queue and handle
+	handle *Table     // the table fetched into an export of the current session
+	busy   bool       // an upload is in flight
+	queue  []*addRequest
 }
 
 // Name returns the global name.
@@ -110,9 +118,125 @@ func IsNotFound(err error) bool {
 // Add appends the records to the input table (for key-backed tables, rows
 // with an existing key replace it). It returns once the server holds the
 // rows. The upload's temporary export is released in the background.
+//
+// Concurrent Adds to one table are combined: while one upload is in flight,
+// the next callers' records queue up and travel together in the following
+// upload, in arrival order. This keeps many small appends from paying one
+// server round trip each. An Add whose context ends while it waits returns
+// the context's error; its rows may still be written by the upload it
+// joined.
 func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error {
 	op := fmt.Sprintf("add rows to %q", it.name)
+	for _, r := range recs {
+		if !r.Schema().Equal(it.schema) {
+			return fmt.Errorf("deephaven: %s: record schema %s differs from the table's %s", op, r.Schema(), it.schema)
+		}
+	}
+	req := &addRequest{ctx: ctx, recs: recs, done: make(chan error, 1)}
+	it.mu.Lock()
+	if it.busy {
+		it.queue = append(it.queue, req)
+		it.mu.Unlock()
+		select {
+		case err := <-req.done:
+			return err
+		case <-ctx.Done():
+			return wrap(op, ctx.Err())
+		}
+	}
+	it.busy = true
+	it.mu.Unlock()
+
+	// This caller uploads its own rows, then whatever queued meanwhile,
+	// until the queue is empty.
+	batch := []*addRequest{req}
+	for {
+		bctx, cancel := batchContext(batch)
+		var all []arrow.RecordBatch
+		for _, r := range batch {
+			all = append(all, r.recs...)
+		}
+		merged := it.c.concat(it.schema, all)
+		err := it.add(bctx, op, merged)
+		cancel()
+		if len(all) > 1 && len(merged) == 1 {
+			merged[0].Release()
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+		it.mu.Lock()
+		if len(it.queue) == 0 {
+			it.busy = false
+			it.mu.Unlock()
+			break
+		}
+		batch, it.queue = it.queue, nil
+		it.mu.Unlock()
+	}
+	return <-req.done
+}
+
+type addRequest struct {
+	ctx  context.Context
+	recs []arrow.RecordBatch
+	done chan error // buffered(1)
+}
+
+// batchContext is a context for an upload on behalf of several callers: it
+// ends when every caller's context has ended, and has the latest of their
+// deadlines.
+func batchContext(batch []*addRequest) (context.Context, context.CancelFunc) {
+	if len(batch) == 1 {
+		return batch[0].ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var latest time.Time
+	bounded := true
+	remaining := atomic.Int32{}
+	remaining.Store(int32(len(batch)))
+	var stops []func() bool
+	for _, r := range batch {
+		if d, ok := r.ctx.Deadline(); ok {
+			if d.After(latest) {
+				latest = d
+			}
+		} else {
+			bounded = false
+		}
+		stops = append(stops, context.AfterFunc(r.ctx, func() {
+			if remaining.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	if bounded {
+		var dcancel context.CancelFunc
+		ctx, dcancel = context.WithDeadline(ctx, latest)
+		return ctx, func() {
+			dcancel()
+			cancel()
+			for _, s := range stops {
+				s()
+			}
+		}
+	}
+	return ctx, func() {
+		cancel()
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
+// add makes one upload: DoPut into a fresh export, add it to the input
+// table, release the export.
+func (it *InputTable) add(ctx context.Context, op string, recs []arrow.RecordBatch) error {
 	s, err := it.c.active()
+	if err != nil {
+		return wrap(op, err)
+	}
+	target, err := it.target(ctx, s)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -121,8 +245,24 @@ func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error 
 	if err := it.c.doPut(ctx, s, id, it.schema, recs); err != nil {
 		return wrap(op, err)
 	}
-	_, err = it.c.inputs.AddTableToInputTable(withSession(ctx, s), &pb.AddTableRequest{InputTable: tk(scopeTicket(it.name)), TableToAdd: tk(id)})
+	_, err = it.c.inputs.AddTableToInputTable(withSession(ctx, s), &pb.AddTableRequest{InputTable: tk(target), TableToAdd: tk(id)})
 	return wrap(op, err)
+}
+
+// target returns an export of the input table in session s. Resolving the
+// global name on every add costs the server a scope lookup; an export made
+// once per session is reused by every later add.
+func (it *InputTable) target(ctx context.Context, s *session) ([]byte, error) {
+	it.mu.Lock()
+	h := it.handle
+	if h == nil {
+		h = &Table{c: it.c, op: fmt.Sprintf("input table %q", it.name), build: func(ctx context.Context, s *session, result []byte) (*pb.ExportedTableCreationResponse, error) {
+			return it.c.tables.FetchTable(withSession(ctx, s), &pb.FetchTableRequest{SourceId: ref(scopeTicket(it.name)), ResultId: tk(result)})
+		}}
+		it.handle = h
+	}
+	it.mu.Unlock()
+	return h.resolve(ctx, s)
 }
 
 // Delete removes the rows whose keys are in recs, which must hold exactly
