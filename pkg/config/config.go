@@ -60,8 +60,10 @@ type DeephavenConfig struct {
 	TLS     TLSConfig  `yaml:"tls"`
 	// BatchMaxRows is the most rows sent in one write. Default 10000.
 	BatchMaxRows int `yaml:"batch_max_rows"`
-	// BatchMaxDelay is the longest a row waits for its batch to fill.
-	// Default 100ms.
+	// BatchMaxDelay is how long the first row of an idle table waits for
+	// more rows before its upload starts. Default 0: rows that arrive while
+	// an upload is in flight form the next batch, so batches grow with load
+	// without delaying anyone when idle.
 	BatchMaxDelay model.Duration `yaml:"batch_max_delay"`
 	// Timeout bounds each call to the server. Default 30s.
 	Timeout model.Duration `yaml:"timeout"`
@@ -231,7 +233,7 @@ func defaults() Config {
 		Deephaven: DeephavenConfig{
 			Auth:          AuthConfig{Type: AuthAnonymous},
 			BatchMaxRows:  10000,
-			BatchMaxDelay: model.Duration(100 * time.Millisecond),
+			BatchMaxDelay: 0,
 			Timeout:       model.Duration(30 * time.Second),
 		},
 		Prometheus: PrometheusConfig{

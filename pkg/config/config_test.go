@@ -120,7 +120,7 @@ func minimalWant() *Config {
 			Address:       "localhost:10000",
 			Auth:          AuthConfig{Type: AuthAnonymous},
 			BatchMaxRows:  10000,
-			BatchMaxDelay: dur("100ms"),
+			BatchMaxDelay: 0,
 			Timeout:       dur("30s"),
 		},
 		Prometheus: PrometheusConfig{

@@ -77,7 +77,7 @@ func (c *Config) validate(file string) error {
 		v.errorf(dh.field("tls"), "cert_file and key_file must be set together")
 	}
 	v.positive(dh.field("batch_max_rows"), int64(c.Deephaven.BatchMaxRows))
-	v.positiveDuration(dh.field("batch_max_delay"), c.Deephaven.BatchMaxDelay)
+	// batch_max_delay may be 0 (no lingering); model.Duration cannot be negative.
 	v.positiveDuration(dh.field("timeout"), c.Deephaven.Timeout)
 
 	prom := keyPath("prometheus")

@@ -13,11 +13,11 @@ import (
 // errResultType marks a query result the poller cannot turn into rows.
 var errResultType = errors.New("unsupported result type")
 
-// toRows converts the result of the named query into rows stamped with
+// ToRows converts the result of the named query into rows stamped with
 // ingest. It returns the rows, in result order, and the number of native
 // histogram samples it skipped. Vectors and scalars are supported; any other
 // result (matrix, string, none) is an error wrapping errResultType.
-func toRows(name string, v model.Value, ingest time.Time) ([]rows.MetricRow, int, error) {
+func ToRows(name string, v model.Value, ingest time.Time) ([]rows.MetricRow, int, error) {
 	switch v := v.(type) {
 	case model.Vector:
 		out, histograms := vectorToRows(name, v, ingest)

@@ -77,7 +77,7 @@ func TestVectorToRows(t *testing.T) {
 	if err := json.Unmarshal([]byte(vectorJSON), &vec); err != nil {
 		t.Fatal(err)
 	}
-	got, histograms, err := toRows("q1", vec, testNow)
+	got, histograms, err := ToRows("q1", vec, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestVectorToRows(t *testing.T) {
 }
 
 func TestScalarToRow(t *testing.T) {
-	got, histograms, err := toRows("s", &model.Scalar{Value: model.SampleValue(math.Inf(1)), Timestamp: 1795575363844}, testNow)
+	got, histograms, err := ToRows("s", &model.Scalar{Value: model.SampleValue(math.Inf(1)), Timestamp: 1795575363844}, testNow)
 	if err != nil || histograms != 0 {
 		t.Fatalf("toRows = %d histograms, %v", histograms, err)
 	}
@@ -105,22 +105,22 @@ func TestToRowsRejectsOtherResults(t *testing.T) {
 		"nil":        nil,
 		"nil scalar": (*model.Scalar)(nil),
 	} {
-		got, _, err := toRows("q", v, testNow)
+		got, _, err := ToRows("q", v, testNow)
 		if !errors.Is(err, errResultType) || got != nil {
 			t.Errorf("%s: toRows = %v, %v; want no rows and errResultType", name, got, err)
 		}
 	}
-	if _, _, err := toRows("q", model.Matrix{}, testNow); err == nil || !strings.Contains(err.Error(), `"matrix"`) {
+	if _, _, err := ToRows("q", model.Matrix{}, testNow); err == nil || !strings.Contains(err.Error(), `"matrix"`) {
 		t.Errorf("matrix error %q does not name the result type", err)
 	}
 }
 
 func TestEmptyAndNilSamples(t *testing.T) {
-	got, histograms, err := toRows("q", model.Vector{nil, {Metric: model.Metric{"a": "b"}, Value: 1, Timestamp: 2}, nil}, testNow)
+	got, histograms, err := ToRows("q", model.Vector{nil, {Metric: model.Metric{"a": "b"}, Value: 1, Timestamp: 2}, nil}, testNow)
 	if err != nil || histograms != 0 || len(got) != 1 {
 		t.Fatalf("toRows = %v, %d, %v; want 1 row", got, histograms, err)
 	}
-	got, _, err = toRows("q", model.Vector{}, testNow)
+	got, _, err = ToRows("q", model.Vector{}, testNow)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty vector: toRows = %v, %v", got, err)
 	}
@@ -149,7 +149,7 @@ func FuzzVectorToRows(f *testing.F) {
 				wantRows++
 			}
 		}
-		got, hist, err := toRows("fuzz", vec, testNow)
+		got, hist, err := ToRows("fuzz", vec, testNow)
 		if err != nil {
 			t.Fatalf("toRows: %v", err)
 		}

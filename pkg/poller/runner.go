@@ -129,7 +129,7 @@ func (r *runner) poll(ctx context.Context) bool {
 	var out []rows.MetricRow
 	var histograms int
 	if err == nil {
-		out, histograms, err = toRows(q.Name, val, p.now())
+		out, histograms, err = ToRows(q.Name, val, p.now())
 	}
 	if err != nil {
 		reason := classify(err, qctx)

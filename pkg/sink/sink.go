@@ -25,8 +25,8 @@ type Upload[R any] func(ctx context.Context, rows []R) error
 // Options tunes a Batcher.
 type Options struct {
 	Table      string        // the table name, for logs and metrics
-	MaxRows    int           // flush when this many rows wait (default 10000)
-	MaxDelay   time.Duration // flush at most this long after the first row arrived (default 100ms)
+	MaxRows    int           // most rows in one upload (default 10000); one Write's rows are never split
+	MaxDelay   time.Duration // how long the first row of an idle batcher waits for company (default 0: none)
 	MinBackoff time.Duration // first retry delay (default 100ms)
 	MaxBackoff time.Duration // retry delay cap (default 10s)
 	// Retryable says whether a failed upload should be tried again.
@@ -36,9 +36,6 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.MaxRows <= 0 {
 		o.MaxRows = 10000
-	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = 100 * time.Millisecond
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
@@ -133,43 +130,94 @@ func (b *Batcher[R]) Write(ctx context.Context, rows []R) error {
 }
 
 // Run batches and uploads until ctx ends; then it drains under drainCtx.
+//
+// Batching is group commit: the first rows to arrive are uploaded at once
+// (after lingering up to MaxDelay for company, if set), and everything that
+// arrives while an upload is in flight forms the next batch, up to MaxRows.
+// Under load batches grow by themselves; when idle, a row waits for nobody.
 func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 	defer close(b.stopped)
-	var pending []request[R]
-	var n int
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	var carry *request[R] // a request that did not fit into the last batch
 	for {
-		var flush bool
-		select {
-		case req := <-b.in:
-			if len(pending) == 0 {
-				timer.Reset(b.opts.MaxDelay)
+		var pending []request[R]
+		n := 0
+		take := func(req request[R]) bool {
+			if n > 0 && n+len(req.rows) > b.opts.MaxRows {
+				carry = &req
+				return false
 			}
 			pending = append(pending, req)
 			n += len(req.rows)
-			flush = n >= b.opts.MaxRows
-		case <-timer.C:
-			flush = true
-		case <-ctx.Done():
-			// Take whatever is queued, then one last upload.
+			return n < b.opts.MaxRows
+		}
+		if carry != nil {
+			req := *carry
+			carry = nil
+			take(req)
+		} else {
+			select {
+			case req := <-b.in:
+				take(req)
+			case <-ctx.Done():
+				b.drain(drainCtx, nil)
+				return
+			}
+		}
+		if b.opts.MaxDelay > 0 && n < b.opts.MaxRows && carry == nil {
+			timer := time.NewTimer(b.opts.MaxDelay)
+		linger:
 			for {
 				select {
 				case req := <-b.in:
-					pending = append(pending, req)
-					continue
-				default:
+					if !take(req) {
+						break linger
+					}
+				case <-timer.C:
+					break linger
+				case <-ctx.Done():
+					break linger
 				}
-				break
 			}
-			b.flush(drainCtx, pending)
+			timer.Stop()
+		}
+		// Everything already queued joins this batch.
+	queued:
+		for carry == nil && n < b.opts.MaxRows {
+			select {
+			case req := <-b.in:
+				take(req)
+			default:
+				break queued
+			}
+		}
+		if ctx.Err() != nil {
+			b.drain(drainCtx, append(pending, carried(carry)...))
 			return
 		}
-		if flush && len(pending) > 0 {
-			timer.Stop()
-			b.flush(ctx, pending)
-			pending, n = nil, 0
+		b.flush(ctx, pending)
+	}
+}
+
+func carried[R any](c *request[R]) []request[R] {
+	if c == nil {
+		return nil
+	}
+	return []request[R]{*c}
+}
+
+// drain takes whatever is still queued and makes one last upload attempt.
+func (b *Batcher[R]) drain(ctx context.Context, pending []request[R]) {
+	for {
+		select {
+		case req := <-b.in:
+			pending = append(pending, req)
+			continue
+		default:
 		}
+		break
+	}
+	if len(pending) > 0 {
+		b.flush(ctx, pending)
 	}
 }
 
