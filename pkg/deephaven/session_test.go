@@ -94,15 +94,15 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 // With a short server session lifetime, the keep-alive refreshes the token
 // in time and the session outlives several lifetimes.
 func TestSessionOutlivesTokenLifetime(t *testing.T) {
-	srv := testenv.StartDeephaven(t, testenv.DeephavenOptions{JVMArgs: []string{"-Dhttp.session.durationMs=6000"}})
+	srv := testenv.StartDeephaven(t, testenv.DeephavenOptions{JVMArgs: []string{"-Dhttp.session.durationMs=10000"}})
 	c := dial(t, srv.Addr())
 	ctx := ctxT(t)
 	cfg, err := c.ServerConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg["http.session.durationMs"] != "6000" {
-		t.Fatalf("server session lifetime %q, want 6000", cfg["http.session.durationMs"])
+	if cfg["http.session.durationMs"] != "10000" {
+		t.Fatalf("server session lifetime %q, want 10000", cfg["http.session.durationMs"])
 	}
 	r := kv([]string{"a"}, []float64{1}, []int64{1})
 	defer r.Release()
@@ -110,13 +110,13 @@ func TestSessionOutlivesTokenLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Second) // more than three lifetimes, with no calls of ours
+	time.Sleep(32 * time.Second) // more than three lifetimes, with no calls of ours
 	if st := c.Status(); st.Session != 1 || st.State != deephaven.Connected {
 		t.Fatalf("status %+v, want the first session still connected", st)
 	}
 	// The export of the first session is still there: the session never lapsed.
 	if _, err := c.Snapshot(ctx, tb); err != nil {
-		t.Fatalf("snapshot after 20s: %v", err)
+		t.Fatalf("snapshot after 32s: %v", err)
 	}
 }
 

@@ -1,0 +1,155 @@
+"""Deephaven application script for prometheus-deephaven-bridge.
+
+Creates the tables the bridge writes to, the as-of join of alerts onto
+metrics, and a few figures. The bridge checks the names, column types and keys
+of the two input tables against pkg/rows/rows.go and refuses to write to tables
+that differ, so the schema part below must stay identical to that file (a Go
+test compares them via scripts/check_app_d.py).
+
+Everything here is static code: nothing is built from table contents, alert
+labels or metric names.
+"""
+
+from deephaven import dtypes as dht
+from deephaven import input_table
+from deephaven.plot import PlotStyle
+from deephaven.plot.figure import Figure
+from deephaven.plot.selectable_dataset import one_click
+
+# --- Schemas: keep in sync with pkg/rows/rows.go (order matters). ---
+
+prometheus_alerts = input_table(
+    col_defs={
+        "PrometheusDateTime": dht.Instant,
+        "Job": dht.string,
+        "Instance": dht.string,
+        "PrometheusQuery": dht.string,
+        "Status": dht.string,
+        "AlertIngestDateTime": dht.Instant,
+        "AlertName": dht.string,
+        "Severity": dht.string,
+        "Fingerprint": dht.string,
+        "StartsAt": dht.Instant,
+        "EndsAt": dht.Instant,
+        "Labels": dht.string,
+        "Annotations": dht.string,
+        "GeneratorURL": dht.string,
+        "Receiver": dht.string,
+    },
+    # A repeated notification of the same alert event replaces its row.
+    key_cols=["Fingerprint", "Status", "PrometheusDateTime"],
+)
+
+prometheus_metrics = input_table(
+    col_defs={
+        "PrometheusDateTime": dht.Instant,
+        "PrometheusQuery": dht.string,
+        "Job": dht.string,
+        "Instance": dht.string,
+        "Value": dht.double,
+        "MetricIngestDateTime": dht.Instant,
+        "Labels": dht.string,
+    },
+)
+
+# For each alert event, the latest sample of the same series (Job, Instance,
+# PrometheusQuery) at or before the event. Matches rows.Join.
+prometheus_alerts_metrics = prometheus_alerts.aj(
+    prometheus_metrics,
+    on=["Job", "Instance", "PrometheusQuery", "PrometheusDateTime>=PrometheusDateTime"],
+    joins=["Value", "MetricTimeStamp=PrometheusDateTime"],
+)
+
+# --- Figures (derived views; the bridge does not depend on them). ---
+
+
+def _figures(alerts, metrics):
+    """Builds the figures. Intermediate tables stay local so that only the
+    figures show up next to the tables in the web UI."""
+    # Every firing row is one firing episode: the key includes StartsAt (as
+    # PrometheusDateTime), so repeated notifications of an episode do not add
+    # rows.
+    firings_per_query = alerts.where("Status == `firing`").count_by(
+        "Firings", by=["PrometheusQuery"]
+    )
+    firing_count = (
+        Figure()
+        .figure_title("Alert firings per PrometheusQuery")
+        .plot_cat("Firings", t=firings_per_query, category="PrometheusQuery", y="Firings")
+        .show()
+    )
+    firing_share = (
+        Figure()
+        .figure_title("Share of alert firings per PrometheusQuery")
+        .plot_pie("Firings", t=firings_per_query, category="PrometheusQuery", y="Firings")
+        .show()
+    )
+
+    # Alert state as a number so it can share the time axis with the metric
+    # values: 1 at a firing event, 0 at a resolve event.
+    alert_state = alerts.update_view(
+        ["AlertFiring = Status == `firing` ? 1.0 : 0.0"]
+    ).sort(["PrometheusDateTime"])
+
+    metrics = metrics.sort(["PrometheusDateTime"])
+
+    # Left axis: the metric values, one line per series (PrometheusQuery, Job,
+    # Instance); right axis: the alert state of the alerts on those queries as
+    # a step line. The values of different queries differ by orders of
+    # magnitude: hide series by clicking their legend entries.
+    metric_values = (
+        Figure()
+        .figure_title("Metric values and alert firings")
+        .plot_xy(
+            "Value",
+            t=metrics,
+            x="PrometheusDateTime",
+            y="Value",
+            by=["PrometheusQuery", "Job", "Instance"],
+        )
+        .x_twin()
+        .axes(plot_style=PlotStyle.STEP)
+        .plot_xy(
+            "AlertFiring",
+            t=alert_state,
+            x="PrometheusDateTime",
+            y="AlertFiring",
+            by=["PrometheusQuery", "AlertName", "Job", "Instance"],
+        )
+        .show()
+    )
+
+    # The configured queries are only known to the bridge, so instead of one
+    # figure per query there is one figure with a PrometheusQuery one-click
+    # filter: it stays empty until an Input Filter on PrometheusQuery picks a
+    # query in the web UI. The web UI cannot draw one-click data sets split
+    # with by=[...] (the figure reports "OpenAPI presently does not support
+    # series of type ...Swappable"), so each side is a single series.
+    metric_values_one_click = (
+        Figure()
+        .figure_title("Metric value and alert firings of one PrometheusQuery")
+        .plot_xy(
+            "Value",
+            t=one_click(metrics, by=["PrometheusQuery"], require_all_filters=True),
+            x="PrometheusDateTime",
+            y="Value",
+        )
+        .x_twin()
+        .axes(plot_style=PlotStyle.STEP)
+        .plot_xy(
+            "AlertFiring",
+            t=one_click(alert_state, by=["PrometheusQuery"], require_all_filters=True),
+            x="PrometheusDateTime",
+            y="AlertFiring",
+        )
+        .show()
+    )
+    return firing_count, firing_share, metric_values, metric_values_one_click
+
+
+(
+    prometheus_alerts_firing_count,
+    prometheus_alerts_firing_share,
+    prometheus_metric_values,
+    prometheus_metric_values_one_click,
+) = _figures(prometheus_alerts, prometheus_metrics)

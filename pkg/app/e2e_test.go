@@ -1,0 +1,230 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/app"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var seq atomic.Int64
+
+// bridge is one in-process bridge under test.
+type bridge struct {
+	URL        string
+	ConfigFile string
+	Tables     [3]string // alerts, metrics, joined
+	stop       func() error
+}
+
+type bridgeSetup struct {
+	Deephaven  string
+	Prometheus string
+	Queries    string // YAML list items under queries:
+	Extra      string // more top-level YAML
+	Listen     string // host:port to serve on (default: a free port)
+	Tables     [3]string
+}
+
+func freeAddr(t *testing.T) string {
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+}
+
+func writeConfig(t *testing.T, path string, s bridgeSetup, tables [3]string) {
+	t.Helper()
+	if s.Prometheus == "" {
+		s.Prometheus = "http://127.0.0.1:1" // nothing listens: poll errors only
+	}
+	cfg := fmt.Sprintf(`deephaven:
+  address: %s
+  batch_max_delay: 20ms
+prometheus:
+  url: %s
+  poll_interval: 1s
+  backfill_max: 0s
+queries:
+%s
+tables: {alerts: %s, metrics: %s, joined: %s}
+%s`, s.Deephaven, s.Prometheus, s.Queries, tables[0], tables[1], tables[2], s.Extra)
+	if s.Queries == "" {
+		cfg = strings.Replace(cfg, "queries:\n\n", "queries: []\n", 1)
+	}
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startBridge runs app.Run in-process and waits until it is ready.
+func startBridge(t *testing.T, s bridgeSetup) *bridge {
+	t.Helper()
+	n := seq.Add(1)
+	sfx := fmt.Sprintf("%d_%d", time.Now().UnixNano()%1e9, n)
+	b := &bridge{
+		ConfigFile: filepath.Join(t.TempDir(), "bridge.yml"),
+		Tables:     [3]string{"alerts_" + sfx, "metrics_" + sfx, "joined_" + sfx},
+	}
+	if s.Tables[0] != "" {
+		b.Tables = s.Tables
+	}
+	writeConfig(t, b.ConfigFile, s, b.Tables)
+	addr := s.Listen
+	if addr == "" {
+		addr = freeAddr(t)
+	}
+	b.URL = "http://" + addr
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	listen := []string{addr}
+	emptyConfig := ""
+	go func() {
+		errc <- app.Run(ctx, app.Options{
+			ConfigFile: b.ConfigFile,
+			Web:        &web.FlagConfig{WebListenAddresses: &listen, WebConfigFile: &emptyConfig},
+			Logger:     testenv.Logger(t),
+			Registry:   prometheus.NewRegistry(),
+			Getenv:     func(string) string { return "" },
+		})
+	}()
+	var stopped bool
+	b.stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("bridge did not stop within 30s")
+		}
+	}
+	t.Cleanup(func() {
+		if err := b.stop(); err != nil {
+			t.Errorf("bridge stop: %v", err)
+		}
+	})
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case err := <-errc:
+			stopped = true
+			t.Fatalf("bridge exited: %v", err)
+		default:
+		}
+		resp, err := http.Get(b.URL + "/-/ready")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return b
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bridge not ready after 90s: %s", body)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// readTable reads a published table with our client as rows of strings.
+func readTable(t *testing.T, c *deephaven.Client, name string) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tab, err := c.Snapshot(ctx, c.NamedTable(name))
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	defer tab.Release()
+	tr := array.NewTableReader(tab, 0)
+	defer tr.Release()
+	var out []map[string]any
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := map[string]any{}
+			for j, f := range rec.Schema().Fields() {
+				col := rec.Column(j)
+				if col.IsNull(i) {
+					row[f.Name] = nil
+					continue
+				}
+				switch a := col.(type) {
+				case *array.String:
+					row[f.Name] = a.Value(i)
+				case *array.Float64:
+					row[f.Name] = a.Value(i)
+				case *array.Timestamp:
+					row[f.Name] = time.Unix(0, int64(a.Value(i))).UTC()
+				default:
+					row[f.Name] = a.ValueStr(i)
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// eventually polls f until it returns "" or the time runs out.
+func eventually(t *testing.T, within time.Duration, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var why string
+	for time.Now().Before(deadline) {
+		if why = f(); why == "" {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("after %v: %s", within, why)
+}
+
+func client(t *testing.T, addr string) *deephaven.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := deephaven.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func notification(status, fingerprint, startsAt, endsAt string, labels map[string]string) string {
+	lb, _ := json.Marshal(labels)
+	return fmt.Sprintf(`{"version":"4","groupKey":"{}:{}","truncatedAlerts":0,"status":%q,"receiver":"bridge",
+"groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am:9093",
+"alerts":[{"status":%q,"labels":%s,"annotations":{"summary":"s"},"startsAt":%q,"endsAt":%q,
+"generatorURL":"http://prom/graph","fingerprint":%q}]}`, status, status, lb, startsAt, endsAt, fingerprint)
+}

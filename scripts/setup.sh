@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the tests and the local stack need, only where missing:
+# Debian packages (Java, Prometheus, Alertmanager, docker-compose for the
+# static compose check, Chromium for the browser test) and a project-local
+# Python virtualenv with deephaven-server and pydeephaven.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEEPHAVEN_VERSION="${DEEPHAVEN_VERSION:-42.7}"
+
+need=()
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "setup: missing packages ${need[*]} and no root to install them" >&2
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "setup: installing ${need[*]}"
+  $SUDO apt-get update -qq
+  # The packages' services must not start: we run our own processes.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import deephaven_server, pydeephaven" >/dev/null 2>&1; then
+  echo "setup: creating .venv with deephaven-server==${DEEPHAVEN_VERSION} and pydeephaven==${DEEPHAVEN_VERSION}"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "deephaven-server==${DEEPHAVEN_VERSION}" "pydeephaven==${DEEPHAVEN_VERSION}"
+fi
