@@ -31,7 +31,7 @@ const e2eRules = `groups:
     annotations: {summary: "Prometheus is up"}
   # Fires for 6 s out of every 20 s, so it fires and resolves during the test.
   - alert: Flapping
-    expr: go_goroutines{job="prometheus"} > 0 and on() (time() % 20 < 6)
+    expr: go_goroutines{job="prometheus"} > 0 and on() (vector(time() % 20) < 6)
     labels: {severity: warning, prometheus_query: go_goroutines}
 `
 
