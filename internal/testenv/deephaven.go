@@ -36,6 +36,9 @@ type DeephavenOptions struct {
 	// such as -Dhttp.session.durationMs=6000. They reach the embedded JVM
 	// through JAVA_TOOL_OPTIONS, so they must not contain whitespace.
 	JVMArgs []string
+	// TLSCertFile and TLSKeyFile (PEM certificate chain and PKCS#8 key)
+	// make the server speak TLS only.
+	TLSCertFile, TLSKeyFile string
 }
 
 // StartDeephaven starts a Deephaven server for t alone and waits until it
@@ -97,6 +100,14 @@ func newDeephaven(t testing.TB, dir string, opts DeephavenOptions) (*Process, er
 		argv = append(argv, "--psk-file", pskFile)
 	}
 	p := newProcess(t, "deephaven", port, argv, dir)
+	p.ready = deephavenReady
+	if opts.TLSCertFile != "" {
+		opts.JVMArgs = append(opts.JVMArgs, "-Dssl.identity.type=privatekey",
+			"-Dssl.identity.certChainPath="+opts.TLSCertFile, "-Dssl.identity.privateKeyPath="+opts.TLSKeyFile)
+		// The plain-HTTP probe of the IDE cannot reach a TLS-only server;
+		// the start script's line comes after the server listens.
+		p.ready = deephavenAnnounced
+	}
 	if len(opts.JVMArgs) > 0 {
 		// The start script has no option for arbitrary JVM arguments, but
 		// every JVM, also one created through JNI as here, reads
@@ -113,7 +124,6 @@ func newDeephaven(t testing.TB, dir string, opts DeephavenOptions) (*Process, er
 		p.env = []string{"JAVA_TOOL_OPTIONS=" + tool}
 	}
 	p.startTimeout = deephavenStartTimeout
-	p.ready = deephavenReady
 	return p, nil
 }
 
@@ -133,6 +143,18 @@ func deephavenReady(ctx context.Context, p *Process, logOffset int64) error {
 		return errors.New("no DEEPHAVEN READY line yet")
 	}
 	return ideReady(ctx, p, logOffset)
+}
+
+// deephavenAnnounced waits only for the start script's announcement.
+func deephavenAnnounced(ctx context.Context, p *Process, logOffset int64) error {
+	out, err := p.logSince(logOffset)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(out, readyLine) {
+		return errors.New("no DEEPHAVEN READY line yet")
+	}
+	return nil
 }
 
 // The shared server of this test binary, started by the first Deephaven call.

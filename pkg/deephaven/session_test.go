@@ -147,7 +147,7 @@ func TestAppendsReleaseTheirExports(t *testing.T) {
 	}
 	addN := func(n int) {
 		// Several goroutines, as the bridge's batchers would.
-		const workers = 8
+		const workers = 32
 		errc := make(chan error, workers)
 		for w := 0; w < workers; w++ {
 			go func(w int) {
