@@ -1,14 +1,17 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,6 +44,12 @@ type bridgeSetup struct {
 	Extra      string // more top-level YAML
 	Listen     string // host:port to serve on (default: a free port)
 	Tables     [3]string
+	WebConfig  string            // --web.config.file contents (TLS, basic auth)
+	HTTP       *http.Client      // client for the readiness check (default http.DefaultClient)
+	Scheme     string            // "https" with TLS (default "http")
+	ReadyAuth  [2]string         // basic auth user and password for the readiness check
+	Env        map[string]string // environment overrides seen by the bridge
+	Logs       io.Writer         // receives the bridge's logs too
 }
 
 func freeAddr(t *testing.T) string {
@@ -88,18 +97,36 @@ func startBridge(t *testing.T, s bridgeSetup) *bridge {
 	if addr == "" {
 		addr = freeAddr(t)
 	}
-	b.URL = "http://" + addr
+	scheme := s.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	b.URL = scheme + "://" + addr
+	webConfig := ""
+	if s.WebConfig != "" {
+		webConfig = filepath.Join(t.TempDir(), "web.yml")
+		if err := os.WriteFile(webConfig, []byte(s.WebConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc := s.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	logger := testenv.Logger(t)
+	if s.Logs != nil {
+		logger = slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	listen := []string{addr}
-	emptyConfig := ""
 	go func() {
 		errc <- app.Run(ctx, app.Options{
 			ConfigFile: b.ConfigFile,
-			Web:        &web.FlagConfig{WebListenAddresses: &listen, WebConfigFile: &emptyConfig},
-			Logger:     testenv.Logger(t),
+			Web:        &web.FlagConfig{WebListenAddresses: &listen, WebConfigFile: &webConfig},
+			Logger:     logger,
 			Registry:   prometheus.NewRegistry(),
-			Getenv:     func(string) string { return "" },
+			Getenv:     func(k string) string { return s.Env[k] },
 		})
 	}()
 	var stopped bool
@@ -129,7 +156,11 @@ func startBridge(t *testing.T, s bridgeSetup) *bridge {
 			t.Fatalf("bridge exited: %v", err)
 		default:
 		}
-		resp, err := http.Get(b.URL + "/-/ready")
+		req, _ := http.NewRequest(http.MethodGet, b.URL+"/-/ready", nil)
+		if s.ReadyAuth[0] != "" {
+			req.SetBasicAuth(s.ReadyAuth[0], s.ReadyAuth[1])
+		}
+		resp, err := hc.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -142,6 +173,24 @@ func startBridge(t *testing.T, s bridgeSetup) *bridge {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func post(t *testing.T, url, body string) (int, string) {

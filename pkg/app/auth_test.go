@@ -1,0 +1,184 @@
+package app_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+)
+
+// postAlertToAM hands an alert to Alertmanager's API, as Prometheus does.
+func postAlertToAM(t *testing.T, am string, name string, labels string) {
+	t.Helper()
+	body := fmt.Sprintf(`[{"labels":{"alertname":%q,"job":"auth","instance":"i:1"%s},"annotations":{},"startsAt":%q,"generatorURL":"http://prom/graph"}]`,
+		name, labels, time.Now().UTC().Format(time.RFC3339Nano))
+	resp, err := http.Post("http://"+am+"/api/v2/alerts", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("Alertmanager API: %d %s", resp.StatusCode, msg)
+	}
+}
+
+func waitAlertRow(t *testing.T, b *bridge, dh, name string) {
+	t.Helper()
+	c := client(t, dh)
+	eventually(t, 90*time.Second, func() string {
+		for _, r := range readTable(t, c, b.Tables[0]) {
+			if r["AlertName"] == name {
+				return ""
+			}
+		}
+		return "alert " + name + " not in the table"
+	})
+}
+
+// Alertmanager delivers over TLS with basic auth (the exporter-toolkit web
+// config); requests without the password, or without TLS, are refused; no
+// secret shows in logs or /metrics.
+func TestWebhookTLSAndBasicAuth(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	cert := testenv.SelfSignedCert(t)
+	const user, pass = "alertmanager", "s3cret-webhook-pass-4711"
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool, MinVersion: tls.VersionTLS12}}}
+	addr := freeAddr(t)
+	b := startBridge(t, bridgeSetup{
+		Deephaven: dh,
+		Listen:    addr,
+		WebConfig: fmt.Sprintf("tls_server_config: {cert_file: %s, key_file: %s}\nbasic_auth_users: {%s: %s}\n", cert.CertFile, cert.KeyFile, user, hash),
+		HTTP:      https,
+		Scheme:    "https",
+		ReadyAuth: [2]string{user, pass},
+		Logs:      logs,
+	})
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{ConfigYAML: fmt.Sprintf(`route: {receiver: bridge, group_wait: 1s, group_interval: 1s}
+receivers:
+- name: bridge
+  webhook_configs:
+  - url: https://%s/alerts
+    http_config:
+      basic_auth: {username: %s, password: %s}
+      tls_config: {ca_file: %s}
+`, addr, user, pass, cert.CertFile)})
+	postAlertToAM(t, am.Addr(), "OverTLS", "")
+	waitAlertRow(t, b, dh, "OverTLS")
+
+	req, _ := http.NewRequest(http.MethodPost, b.URL+"/alerts", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := https.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("request without basic auth: %d, want 401", resp.StatusCode)
+	}
+	if resp, err := http.Post("http://"+addr+"/alerts", "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("plain HTTP request accepted: %d", resp.StatusCode)
+		}
+	}
+	req, _ = http.NewRequest(http.MethodGet, b.URL+"/metrics", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err = https.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for where, text := range map[string]string{"logs": logs.String(), "/metrics": string(metrics)} {
+		if strings.Contains(text, pass) || strings.Contains(text, string(hash)) {
+			t.Errorf("the webhook password shows in %s", where)
+		}
+	}
+}
+
+// Alertmanager's authorization setting sends a bearer token; the bridge
+// checks it against alerts.bearer_token_file.
+func TestWebhookBearerToken(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	const token = "bearer-token-0123456789-secret"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	addr := freeAddr(t)
+	b := startBridge(t, bridgeSetup{Deephaven: dh, Listen: addr, Extra: "alerts: {bearer_token_file: " + tokenFile + "}\n", Logs: logs})
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{ConfigYAML: fmt.Sprintf(`route: {receiver: bridge, group_wait: 1s, group_interval: 1s}
+receivers:
+- name: bridge
+  webhook_configs:
+  - url: http://%s/alerts
+    http_config:
+      authorization: {credentials: %s}
+`, addr, token)})
+	postAlertToAM(t, am.Addr(), "WithBearer", "")
+	waitAlertRow(t, b, dh, "WithBearer")
+	for _, auth := range []string{"", "Bearer wrong-token", "Basic " + token} {
+		req, _ := http.NewRequest(http.MethodPost, b.URL+"/alerts", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %d, want 401", auth, resp.StatusCode)
+		}
+	}
+	if strings.Contains(logs.String(), token) || strings.Contains(metricsText(t, b.URL), token) {
+		t.Errorf("the bearer token shows in logs or /metrics")
+	}
+}
+
+// The Deephaven pre-shared key comes from the environment and never shows
+// in logs or /metrics.
+func TestDeephavenPSKFromEnvironment(t *testing.T) {
+	const key = "psk-for-the-bridge-9f8e7d6c5b4a"
+	srv := testenv.StartDeephaven(t, testenv.DeephavenOptions{PSK: key})
+	logs := &syncBuffer{}
+	b := startBridge(t, bridgeSetup{Deephaven: srv.Addr(), Env: map[string]string{"BRIDGE_DEEPHAVEN_PSK": key}, Logs: logs})
+	start := time.Now().UTC().Format(time.RFC3339Nano)
+	if code, resp := post(t, b.URL+"/alerts", notification("firing", "1111222233334444", start, "0001-01-01T00:00:00Z", map[string]string{"alertname": "PSK"})); code != 200 {
+		t.Fatalf("post: %d %s", code, resp)
+	}
+	if strings.Contains(logs.String(), key) || strings.Contains(metricsText(t, b.URL), key) {
+		t.Errorf("the pre-shared key shows in logs or /metrics")
+	}
+	if !strings.Contains(logs.String(), "Deephaven") {
+		t.Errorf("captured no bridge logs; the check above proves nothing")
+	}
+}
+
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
