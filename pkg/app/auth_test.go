@@ -17,10 +17,14 @@ import (
 )
 
 // postAlertToAM hands an alert to Alertmanager's API, as Prometheus does.
-func postAlertToAM(t *testing.T, am string, name string, labels string) {
+// startsAt zero means now.
+func postAlertToAM(t *testing.T, am string, name string, labels string, startsAt time.Time) {
 	t.Helper()
+	if startsAt.IsZero() {
+		startsAt = time.Now()
+	}
 	body := fmt.Sprintf(`[{"labels":{"alertname":%q,"job":"auth","instance":"i:1"%s},"annotations":{},"startsAt":%q,"generatorURL":"http://prom/graph"}]`,
-		name, labels, time.Now().UTC().Format(time.RFC3339Nano))
+		name, labels, startsAt.UTC().Format(time.RFC3339Nano))
 	resp, err := http.Post("http://"+am+"/api/v2/alerts", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +81,7 @@ receivers:
       basic_auth: {username: %s, password: %s}
       tls_config: {ca_file: %s}
 `, addr, user, pass, cert.CertFile)})
-	postAlertToAM(t, am.Addr(), "OverTLS", "")
+	postAlertToAM(t, am.Addr(), "OverTLS", "", time.Time{})
 	waitAlertRow(t, b, dh, "OverTLS")
 
 	req, _ := http.NewRequest(http.MethodPost, b.URL+"/alerts", strings.NewReader("{}"))
@@ -131,7 +135,7 @@ receivers:
     http_config:
       authorization: {credentials: %s}
 `, addr, token)})
-	postAlertToAM(t, am.Addr(), "WithBearer", "")
+	postAlertToAM(t, am.Addr(), "WithBearer", "", time.Time{})
 	waitAlertRow(t, b, dh, "WithBearer")
 	for _, auth := range []string{"", "Bearer wrong-token", "Basic " + token} {
 		req, _ := http.NewRequest(http.MethodPost, b.URL+"/alerts", strings.NewReader("{}"))
