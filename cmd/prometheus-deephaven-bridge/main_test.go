@@ -1,0 +1,149 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "prometheus-deephaven-bridge")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestConfigCheck(t *testing.T) {
+	bin := build(t)
+	out, err := exec.Command(bin, "--config.check", "--config.file", filepath.Join(testenv.RepoRoot(t), "bridge.yml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "configuration is valid") {
+		t.Fatalf("--config.check of bridge.yml: %v %s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	os.WriteFile(bad, []byte("deephaven: {adress: x}\n"), 0o644)
+	out, err = exec.Command(bin, "--config.check", "--config.file", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "bad.yml") || !strings.Contains(string(out), "adress") {
+		t.Fatalf("--config.check of a bad file: %v %s, want an error naming the file and key", err, out)
+	}
+}
+
+// SIGTERM while alerts stream in: the bridge stops taking requests, answers
+// what it took, and exits 0 within its shutdown deadline; every alert it
+// acknowledged is in Deephaven.
+func TestSIGTERMDrainsAndExits(t *testing.T) {
+	bin := build(t)
+	dh := testenv.Deephaven(t)
+	dir := t.TempDir()
+	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	table := "sigterm_alerts_" + sfx
+	cfg := filepath.Join(dir, "bridge.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`deephaven: {address: %q}
+prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
+tables: {alerts: %s, metrics: sigterm_metrics_%s, joined: sigterm_joined_%s}
+`, dh, table, sfx, sfx)), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cmd := exec.Command(bin, "--config.file", cfg, "--web.listen-address", addr, "--shutdown.timeout", "10s")
+	logFile, _ := os.Create(filepath.Join(dir, "bridge.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("bridge not ready:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	var sent, acked atomic.Int64
+	var mu sync.Mutex
+	var ackedFPs []string
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				fp := fmt.Sprintf("%08x%08x", w, i)
+				body := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"r","alerts":[{"status":"firing","labels":{"alertname":"Term","n":"%s"},"annotations":{},"startsAt":"2026-11-30T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"%s"}]}`, fp, fp)
+				sent.Add(1)
+				resp, err := http.Post("http://"+addr+"/alerts", "application/json", strings.NewReader(body))
+				if err != nil {
+					return // the listener is closed: shutdown has begun
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					acked.Add(1)
+					mu.Lock()
+					ackedFPs = append(ackedFPs, fp)
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	time.Sleep(2 * time.Second)
+	termAt := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("bridge exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("bridge still running 30s after SIGTERM")
+	}
+	took := time.Since(termAt)
+	stop()
+	wg.Wait()
+
+	c, err := deephaven.Dial(context.Background(), dh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tab, err := c.Snapshot(context.Background(), c.NamedTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Release()
+	stored := tab.NumRows()
+	t.Logf("sent %d, acknowledged %d, stored %d; exit %v after SIGTERM", sent.Load(), acked.Load(), stored, took)
+	if stored < acked.Load() {
+		t.Fatalf("%d alerts acknowledged but only %d stored", acked.Load(), stored)
+	}
+	if acked.Load() == 0 {
+		t.Fatalf("nothing was acknowledged before SIGTERM; the test proves nothing")
+	}
+	if took > 15*time.Second {
+		t.Errorf("shutdown took %v, over the 10s deadline plus slack", took)
+	}
+}
