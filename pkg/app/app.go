@@ -37,8 +37,10 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/shipper"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
 )
@@ -104,6 +106,8 @@ type bridge struct {
 	metricB *sink.Batcher[rows.MetricRow]
 	hook    *alerts.Handler
 	poll    *poller.Poller
+	journal *journal.Journal // nil when journal.dir is unset
+	ship    *shipper.Shipper // delivers journaled alerts; nil without a journal
 
 	reloadOK, reloadTime prometheus.Gauge
 }
@@ -146,7 +150,21 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	b.hook = alerts.NewHandler(alertSink{b.alertsB}, alertOpts, b.logger.With("component", "webhook"), b.reg)
+	// Without a journal an alert is acknowledged once it is in Deephaven;
+	// with one, once it is fsynced in the journal.
+	var hookSink alerts.Sink = alertSink{b.alertsB}
+	if cfg.Journal.Dir != "" {
+		b.journal, err = journal.Open(cfg.Journal.Dir, journal.Options{MaxBytes: cfg.Journal.MaxBytes, MaxAge: time.Duration(cfg.Journal.MaxAge)}, b.logger.With("component", "journal"), b.reg)
+		if err != nil {
+			return fmt.Errorf("journal.dir: %w", err)
+		}
+		defer b.journal.Close()
+		b.ship = shipper.New(b.journal, b.alertsB.Write, b.alertsB.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows}, b.logger.With("component", "shipper"), b.reg)
+		hookSink = b.ship
+		st := b.journal.Stats()
+		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
+	}
+	b.hook = alerts.NewHandler(hookSink, alertOpts, b.logger.With("component", "webhook"), b.reg)
 
 	promAPI, err := prometheusAPI(cfg)
 	if err != nil {
@@ -177,6 +195,14 @@ func Run(ctx context.Context, opts Options) error {
 
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); b.poll.Run(runCtx) }()
+
+	shipDone := make(chan struct{})
+	go func() {
+		defer close(shipDone)
+		if b.ship != nil {
+			b.ship.Run(runCtx)
+		}
+	}()
 
 	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
@@ -213,6 +239,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	cancel(nil)
 	<-pollDone
+	<-shipDone
+	if b.ship != nil {
+		// Journaled rows are safe on disk either way; one bounded attempt
+		// saves the next start some work.
+		if err := b.ship.Flush(sctx); err != nil {
+			b.logger.Info("Journaled alerts not yet delivered at shutdown; they will be sent after the next start", "pending", b.ship.Pending(), "err", err)
+		}
+	}
 	// The batchers make one last attempt with what they hold, bounded by
 	// the shutdown deadline.
 	go func() { <-sctx.Done(); stopDrain() }()
@@ -265,7 +299,9 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 	c.OnNewSession(func(ctx context.Context) {
 		if err := t.Ensure(ctx); err != nil {
 			b.logger.Error("Preparing Deephaven tables after reconnect failed", "err", err)
+			return
 		}
+		b.checkHistory(ctx, t)
 	})
 	backoff = 0
 	for {
@@ -289,7 +325,31 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 		}
 	}
 	b.tables.Store(t)
+	b.checkHistory(ctx, t)
 	return nil
+}
+
+// checkHistory sends the journal's whole retained history again when the
+// alerts table is empty although the journal holds rows: Deephaven lost them
+// (its tables live in memory), e.g. in a restart. Otherwise it just wakes the
+// shipper for anything undelivered.
+func (b *bridge) checkHistory(ctx context.Context, t *tables.Tables) {
+	if b.ship == nil {
+		return
+	}
+	n, err := t.AlertRows(ctx)
+	if err != nil {
+		b.logger.Warn("Cannot count the alerts table's rows; not reloading history", "err", err)
+		b.ship.Wake()
+		return
+	}
+	if st := b.journal.Stats(); n == 0 && st.LastSeq > 0 && st.FirstSeq > 0 {
+		b.logger.Warn("The alerts table in Deephaven is empty but the journal holds alerts; sending the retained history again",
+			"table", t.Names().Alerts, "first", st.FirstSeq, "last", st.LastSeq)
+		b.ship.ReloadHistory()
+		return
+	}
+	b.ship.Wake()
 }
 
 func (b *bridge) uploadAlerts(ctx context.Context, rs []rows.AlertRow) error {

@@ -121,6 +121,17 @@ func (t *Tables) publishJoin(ctx context.Context, alerts, metrics *deephaven.Inp
 	return nil
 }
 
+// AlertRows returns how many rows the alerts table holds now. Zero after a
+// server restart says the bridge's history is gone from Deephaven.
+func (t *Tables) AlertRows(ctx context.Context) (int64, error) {
+	tb, err := t.client.OpenTable(ctx, t.names.Alerts)
+	if err != nil {
+		return 0, fmt.Errorf("tables: count %s: %w", t.names.Alerts, err)
+	}
+	defer tb.Release(ctx)
+	return tb.Size(), nil
+}
+
 // ErrNotReady is returned by writes before a successful Ensure.
 var ErrNotReady = errors.New("tables: Deephaven tables are not ready")
 

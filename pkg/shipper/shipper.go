@@ -1,0 +1,283 @@
+// Package shipper is the alert path's delivery guarantee: an alert row is
+// acknowledged once it is in the on-disk journal (fsynced), and the shipper
+// then delivers journaled rows to Deephaven, in order, until they are there.
+//
+// The journal is also the alerts' durable history: when Deephaven comes back
+// without the bridge's rows (a restart empties its in-memory tables), the
+// whole retained history is sent again. The alerts table is key-backed, so a
+// row sent twice replaces itself instead of adding a second one.
+//
+// Data flow: webhook → WriteAlerts → journal (fsync) → 2xx … Run → Deliver → Deephaven.
+package shipper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+)
+
+// Deliver writes rows to Deephaven and returns nil once they are there.
+type Deliver func(ctx context.Context, rs []rows.AlertRow) error
+
+// Options tune a Shipper.
+type Options struct {
+	MaxRows    int           // most rows per delivery (default 10000)
+	MinBackoff time.Duration // first retry delay (default 200ms)
+	MaxBackoff time.Duration // retry delay cap (default 15s)
+}
+
+// Shipper journals alert rows and delivers them.
+//
+// WriteAlerts may be called concurrently; rows are journaled in the order
+// their calls reach the journal. Run delivers in journal order, one batch at
+// a time, and marks a batch delivered only after Deliver returned nil. A
+// crash between delivery and marking re-sends the batch, which the key-backed
+// table absorbs. Run returns when its context ends; call Flush afterwards to
+// make a bounded last attempt.
+type Shipper struct {
+	j       *journal.Journal
+	deliver Deliver
+	direct  Deliver // used when the journal is full: synchronous delivery or 503
+	opts    Options
+	logger  *slog.Logger
+
+	wake chan struct{}
+
+	mu        sync.Mutex
+	reloadAll bool // the next delivery starts at the oldest retained record
+
+	delivered, failures, reloads prometheus.Counter
+}
+
+// New returns a Shipper over an open journal. direct is tried when the
+// journal is full, so that a reachable Deephaven still takes alerts.
+func New(j *journal.Journal, deliver, direct Deliver, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Shipper {
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = 10000
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 15 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Shipper{
+		j: j, deliver: deliver, direct: direct, opts: opts, logger: logger,
+		wake: make(chan struct{}, 1),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_journal_rows_delivered_total",
+			Help: "Journaled alert rows delivered to Deephaven (history reloads included).",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_journal_delivery_failures_total",
+			Help: "Failed deliveries of journaled alert rows to Deephaven (each try counts).",
+		}),
+		reloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_journal_history_reloads_total",
+			Help: "Times the whole retained alert history was sent again because Deephaven came back without it.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.delivered, s.failures, s.reloads)
+	}
+	return s
+}
+
+// WriteAlerts makes rows durable: it returns nil once they are fsynced in the
+// journal. When the journal is full it falls back to delivering them
+// directly, which fails (and the webhook answers 503) if Deephaven is
+// unreachable too.
+func (s *Shipper) WriteAlerts(ctx context.Context, rs []rows.AlertRow) error {
+	recs := make([][]byte, len(rs))
+	for i := range rs {
+		b, err := json.Marshal(&rs[i])
+		if err != nil {
+			return fmt.Errorf("shipper: encode alert row: %w", err)
+		}
+		recs[i] = b
+	}
+	_, err := s.j.Append(ctx, recs)
+	switch {
+	case err == nil:
+		s.poke()
+		return nil
+	case errors.Is(err, journal.ErrFull):
+		s.logger.Warn("Alert journal is full; writing to Deephaven directly", "rows", len(rs))
+		if derr := s.direct(ctx, rs); derr != nil {
+			return fmt.Errorf("shipper: journal full and Deephaven write failed: %w", derr)
+		}
+		return nil
+	default:
+		return fmt.Errorf("shipper: journal alerts: %w", err)
+	}
+}
+
+// Wake asks Run to deliver now (e.g. after a new Deephaven session).
+func (s *Shipper) Wake() { s.poke() }
+
+func (s *Shipper) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ReloadHistory asks for the whole retained history to be delivered again,
+// e.g. because Deephaven came back with empty tables.
+func (s *Shipper) ReloadHistory() {
+	s.mu.Lock()
+	s.reloadAll = true
+	s.mu.Unlock()
+	s.reloads.Inc()
+	s.poke()
+}
+
+// Pending returns how many journaled rows are not yet delivered.
+func (s *Shipper) Pending() uint64 {
+	st := s.j.Stats()
+	if st.LastSeq <= st.Delivered {
+		return 0
+	}
+	return st.LastSeq - st.Delivered
+}
+
+// Run delivers journaled rows until ctx ends.
+func (s *Shipper) Run(ctx context.Context) {
+	var backoff time.Duration
+	var lastErr string
+	s.poke() // rows left from before a restart go first
+	for {
+		var retry <-chan time.Time
+		var timer *time.Timer
+		if backoff > 0 {
+			timer = time.NewTimer(backoff)
+			retry = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-retry:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		err := s.deliverAll(ctx)
+		if err == nil {
+			if lastErr != "" {
+				s.logger.Info("Delivering journaled alerts works again")
+			}
+			backoff, lastErr = 0, ""
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.failures.Inc()
+		if msg := err.Error(); msg != lastErr {
+			s.logger.Warn("Delivering journaled alerts failed; retrying", "pending", s.Pending(), "err", err)
+			lastErr = msg
+		}
+		backoff = min(max(backoff*2, s.opts.MinBackoff), s.opts.MaxBackoff)
+		backoff = backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+	}
+}
+
+// Flush makes a last delivery attempt, bounded by ctx (at shutdown).
+func (s *Shipper) Flush(ctx context.Context) error {
+	if s.Pending() == 0 {
+		return nil
+	}
+	return s.deliverAll(ctx)
+}
+
+// deliverAll sends batches until nothing is pending.
+func (s *Shipper) deliverAll(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		all := s.reloadAll
+		s.mu.Unlock()
+		from := s.j.Delivered() + 1
+		if all {
+			from = 0
+			s.logger.Info("Sending the whole retained alert history to Deephaven", "records", s.j.Stats().LastSeq-s.j.Stats().FirstSeq+1)
+		}
+		n, err := s.deliverFrom(ctx, from, all)
+		if err != nil {
+			return err
+		}
+		if all {
+			s.mu.Lock()
+			s.reloadAll = false
+			s.mu.Unlock()
+		}
+		if n == 0 || (!all && s.Pending() == 0) {
+			return nil
+		}
+	}
+}
+
+// errBatchFull stops a replay once a batch is full.
+var errBatchFull = errors.New("batch full")
+
+// deliverFrom sends the records from seq on in batches; with all it walks
+// the whole history, otherwise it stops after one batch.
+func (s *Shipper) deliverFrom(ctx context.Context, from uint64, all bool) (int, error) {
+	total := 0
+	for {
+		var batch []rows.AlertRow
+		var last uint64
+		err := s.j.Replay(from, func(seq uint64, _ time.Time, rec []byte) error {
+			var r rows.AlertRow
+			if err := json.Unmarshal(rec, &r); err != nil {
+				// A record that passed its checksum but does not decode was
+				// written by another version; skip it rather than block.
+				s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)
+			} else {
+				batch = append(batch, r)
+			}
+			last = seq
+			if len(batch) >= s.opts.MaxRows {
+				return errBatchFull
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errBatchFull) {
+			return total, fmt.Errorf("shipper: read journal: %w", err)
+		}
+		if last == 0 {
+			return total, nil
+		}
+		if len(batch) > 0 {
+			if err := s.deliver(ctx, batch); err != nil {
+				return total, err
+			}
+			s.delivered.Add(float64(len(batch)))
+			total += len(batch)
+		}
+		if last > s.j.Delivered() {
+			if err := s.j.MarkDelivered(last); err != nil {
+				return total, fmt.Errorf("shipper: mark delivered: %w", err)
+			}
+		}
+		if !errors.Is(err, errBatchFull) || !all && total > 0 {
+			return total, nil
+		}
+		from = last + 1
+	}
+}
