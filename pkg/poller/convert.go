@@ -3,6 +3,7 @@ package poller
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -71,6 +72,59 @@ func scalarToRow(name string, s *model.Scalar, ingest time.Time) rows.MetricRow 
 		MetricIngestDateTime: ingest.UTC(),
 		Labels:               labelsText(nil),
 	}
+}
+
+// rangeToRows converts the result of a backfill range query of the named
+// query into rows stamped with ingest: one per float sample of each series
+// whose timestamp keep accepts, with the same columns as an instant sample of
+// that series. The rows are sorted by time, samples of the same time in
+// result (series) order. It also returns the number of native histogram
+// samples it skipped among those keep accepts. A range query always returns
+// a matrix; any other result is an error wrapping errResultType.
+func rangeToRows(name string, v model.Value, ingest time.Time, keep func(model.Time) bool) ([]rows.MetricRow, int, error) {
+	var mat model.Matrix
+	switch v := v.(type) {
+	case model.Matrix:
+		mat = v
+	case nil:
+		return nil, 0, fmt.Errorf("%w: no result", errResultType)
+	default:
+		// %T rather than Type(): a nil pointer must not panic.
+		return nil, 0, fmt.Errorf("%w %T: want matrix", errResultType, v)
+	}
+	var out []rows.MetricRow
+	histograms := 0
+	ingest = ingest.UTC()
+	for _, s := range mat {
+		if s == nil {
+			continue
+		}
+		job, instance := string(s.Metric[model.JobLabel]), string(s.Metric[model.InstanceLabel])
+		labels := labelsText(s.Metric)
+		for _, sp := range s.Values {
+			if !keep(sp.Timestamp) {
+				continue
+			}
+			out = append(out, rows.MetricRow{
+				PrometheusDateTime:   sp.Timestamp.Time().UTC(),
+				PrometheusQuery:      name,
+				Job:                  job,
+				Instance:             instance,
+				Value:                float64(sp.Value),
+				MetricIngestDateTime: ingest,
+				Labels:               labels,
+			})
+		}
+		for _, hp := range s.Histograms {
+			if keep(hp.Timestamp) {
+				histograms++
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b rows.MetricRow) int {
+		return a.PrometheusDateTime.Compare(b.PrometheusDateTime)
+	})
+	return out, histograms, nil
 }
 
 // labelsText renders a series' whole label set, __name__ included, as the

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +41,7 @@ type reply struct {
 	body   string
 	delay  time.Duration // before answering; cut short when the client goes away
 	block  bool          // answer only once the client goes away
+	wait   chan struct{} // if set, answer once it is closed (or the client goes away)
 }
 
 func ok(body string) reply { return reply{status: http.StatusOK, body: body} }
@@ -46,6 +49,8 @@ func ok(body string) reply { return reply{status: http.StatusOK, body: body} }
 // fakeProm is a fake Prometheus /api/v1/query endpoint. The reply to a query
 // is chosen by its expression. It counts requests and in-flight requests per
 // expression and checks the timeout parameter like Prometheus does.
+// /api/v1/query_range requests go to the range handlers; they are recorded
+// separately and not counted as queries.
 type fakeProm struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -58,7 +63,20 @@ type fakeProm struct {
 	canceled    map[string]int // requests whose client went away
 	times       map[string][]time.Time
 	timeouts    map[string][]string // timeout parameters received
+
+	rangeHandlers map[string]func(n int, rr rangeReq) reply
+	rangeReqs     map[string][]rangeReq
 }
+
+// rangeReq is a query_range request as Prometheus reads it: times rounded
+// to milliseconds.
+type rangeReq struct {
+	start, end model.Time
+	step       int64 // milliseconds
+}
+
+// points returns the number of steps of the request.
+func (rr rangeReq) points() int64 { return int64(rr.end-rr.start)/rr.step + 1 }
 
 func newFakeProm(t *testing.T) *fakeProm {
 	t.Helper()
@@ -71,6 +89,9 @@ func newFakeProm(t *testing.T) *fakeProm {
 		canceled:    map[string]int{},
 		times:       map[string][]time.Time{},
 		timeouts:    map[string][]string{},
+
+		rangeHandlers: map[string]func(int, rangeReq) reply{},
+		rangeReqs:     map[string][]rangeReq{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -86,7 +107,81 @@ func (f *fakeProm) handle(expr string, h func(n int) reply) {
 
 func (f *fakeProm) always(expr string, r reply) { f.handle(expr, func(int) reply { return r }) }
 
+// handleRange sets the reply to range queries of expr.
+func (f *fakeProm) handleRange(expr string, h func(n int, rr rangeReq) reply) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rangeHandlers[expr] = h
+}
+
+// ranges returns the range requests of expr received so far.
+func (f *fakeProm) ranges(expr string) []rangeReq {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]rangeReq(nil), f.rangeReqs[expr]...)
+}
+
+// parsePromTime parses a time parameter like Prometheus: float seconds,
+// rounded to milliseconds.
+func parsePromTime(s string) (model.Time, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, err
+	}
+	sec, frac := math.Modf(f)
+	return model.Time(int64(sec)*1000 + int64(math.Round(frac*1000))), nil
+}
+
+// serveRange records and answers /api/v1/query_range, checking the
+// parameters like Prometheus does, including its limit of 11,000 points per
+// series.
+func (f *fakeProm) serveRange(w http.ResponseWriter, r *http.Request) {
+	badData := func(msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"status":"error","errorType":"bad_data","error":%q}`, msg)
+	}
+	start, err1 := parsePromTime(r.Form.Get("start"))
+	end, err2 := parsePromTime(r.Form.Get("end"))
+	stepSec, err3 := strconv.ParseFloat(r.Form.Get("step"), 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		badData(err.Error())
+		return
+	}
+	rr := rangeReq{start: start, end: end, step: int64(time.Duration(stepSec*float64(time.Second)) / time.Millisecond)}
+	expr := r.Form.Get("query")
+	f.mu.Lock()
+	f.rangeReqs[expr] = append(f.rangeReqs[expr], rr)
+	n := len(f.rangeReqs[expr])
+	h := f.rangeHandlers[expr]
+	f.mu.Unlock()
+	switch {
+	case end < start:
+		badData("end timestamp must not be before start time")
+		return
+	case rr.step <= 0:
+		badData("zero or negative query resolution step widths are not accepted. Try a positive integer")
+		return
+	case int64(end-start)/rr.step > 11000:
+		badData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+		return
+	}
+	rep := reply{status: http.StatusBadRequest, body: bodyBadData}
+	if h != nil {
+		rep = h(n, rr)
+	}
+	f.send(w, r, expr, rep)
+}
+
 func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api/v1/query_range" {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.serveRange(w, r)
+		return
+	}
 	if r.URL.Path != "/api/v1/query" {
 		http.NotFound(w, r)
 		return
@@ -123,11 +218,17 @@ func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 	if h != nil {
 		rep = h(n)
 	}
+	f.send(w, r, expr, rep)
+}
+
+// send writes rep, after its delay or wait.
+func (f *fakeProm) send(w http.ResponseWriter, r *http.Request, expr string, rep reply) {
 	wait := make(<-chan time.Time)
 	if rep.delay > 0 {
 		wait = time.After(rep.delay)
 	}
-	if rep.block || rep.delay > 0 {
+	var release <-chan struct{} = rep.wait
+	if rep.block || rep.delay > 0 || rep.wait != nil {
 		select {
 		case <-r.Context().Done():
 			f.mu.Lock()
@@ -135,6 +236,7 @@ func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 			f.mu.Unlock()
 			return
 		case <-wait:
+		case <-release:
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -181,24 +283,34 @@ func (f *fakeProm) api() v1.API {
 	return v1.NewAPI(c)
 }
 
-// fakeSink collects rows in a slice. It fails while err is set, and blocks
-// (honouring ctx) while block is set.
+// fakeSink collects rows in a slice. It fails while err is set, blocks
+// (honouring ctx) while block is set, and waits for gate to be closed
+// (honouring ctx) while gate is set, like a sink that retries until
+// Deephaven is back.
 type fakeSink struct {
 	mu    sync.Mutex
 	rows  []rows.MetricRow
 	calls int
 	err   error
 	block bool
+	gate  chan struct{}
 }
 
 func (s *fakeSink) WriteMetrics(ctx context.Context, rs []rows.MetricRow) error {
 	s.mu.Lock()
 	s.calls++
-	err, block := s.err, s.block
+	err, block, gate := s.err, s.block, s.gate
 	s.mu.Unlock()
 	if block {
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if err != nil {
 		return err

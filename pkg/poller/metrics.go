@@ -25,6 +25,11 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	samples     *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
+
+	// Backfill; their series exist only for pollers with backfill enabled.
+	backfillRequests *prometheus.CounterVec
+	backfillSamples  *prometheus.CounterVec
+	backfillPending  *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
@@ -38,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 		errors: register(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns,
 			Name:      "query_errors_total",
-			Help:      "Failed polls by reason (prometheus, timeout, result_type, sink), and skipped native histogram samples (histogram).",
+			Help:      "Failed polls and backfill requests by reason (prometheus, timeout, result_type, sink), and skipped native histogram samples (histogram).",
 		}, []string{"query", "reason"})),
 		duration: register(reg, logger, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns,
@@ -55,6 +60,21 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 			Namespace: ns,
 			Name:      "query_last_success_timestamp_seconds",
 			Help:      "Time of the last poll whose query succeeded and whose rows the sink accepted.",
+		}, []string{"query"})),
+		backfillRequests: register(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns,
+			Name:      "backfill_requests_total",
+			Help:      "Range queries sent to Prometheus to backfill gaps, failed ones included.",
+		}, []string{"query"})),
+		backfillSamples: register(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns,
+			Name:      "backfill_samples_total",
+			Help:      "Samples received from backfill range queries and accepted by the sink.",
+		}, []string{"query"})),
+		backfillPending: register(reg, logger, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns,
+			Name:      "backfill_pending_seconds",
+			Help:      "Time span the query still has to backfill, from its last written sample to the newest sample polled (at most the backfill limit); 0 when it has no gap.",
 		}, []string{"query"})),
 	}
 }
@@ -81,13 +101,18 @@ func register[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Lo
 }
 
 // init creates the query's series, so that they exist (at 0) before the
-// first poll and the first error.
-func (m *metrics) init(query string) {
+// first poll and the first error; the backfill series only if backfill is on.
+func (m *metrics) init(query string, backfill bool) {
 	m.requests.WithLabelValues(query)
 	m.samples.WithLabelValues(query)
 	m.duration.WithLabelValues(query)
 	for _, r := range reasons {
 		m.errors.WithLabelValues(query, r)
+	}
+	if backfill {
+		m.backfillRequests.WithLabelValues(query)
+		m.backfillSamples.WithLabelValues(query)
+		m.backfillPending.WithLabelValues(query)
 	}
 }
 
@@ -99,4 +124,7 @@ func (m *metrics) delete(query string) {
 	m.duration.DeletePartialMatch(l)
 	m.samples.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
+	m.backfillRequests.DeletePartialMatch(l)
+	m.backfillSamples.DeletePartialMatch(l)
+	m.backfillPending.DeletePartialMatch(l)
 }

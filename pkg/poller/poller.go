@@ -7,6 +7,12 @@
 // rows.MetricRow); other result types, native histogram samples, query errors
 // and sink errors are logged and counted in the
 // prometheus_deephaven_bridge_query_* metrics.
+//
+// With WithBackfill, a query that lost samples (Prometheus or the sink
+// failed, or the bridge restarted: see SetResumePoints) fills the gap from
+// Prometheus's history with range queries before it writes newer rows; see
+// Poller for the rules and the prometheus_deephaven_bridge_backfill_*
+// metrics.
 package poller
 
 import (
@@ -31,7 +37,10 @@ import (
 // parallel) and must honour ctx: the poller cancels it on shutdown and when a
 // query is removed or changed, and waits for it to return. The sink owns rows
 // once called; the poller does not touch the slice again. An error means the
-// rows were not stored; the poller logs and counts it and does not retry.
+// rows were not stored; the poller logs and counts it and does not retry
+// (with WithBackfill, a later backfill fetches the samples again from
+// Prometheus, so a sink that stored part of the rows and returned an error
+// would cause duplicates).
 type Sink interface {
 	WriteMetrics(ctx context.Context, rows []rows.MetricRow) error
 }
@@ -53,6 +62,10 @@ type Query struct {
 
 // DefaultMaxBackoff is the default of WithMaxBackoff.
 const DefaultMaxBackoff = 30 * time.Second
+
+// DefaultBackfillMax is the backfill limit the bridge suggests as a flag
+// default. Backfill is off unless WithBackfill is given.
+const DefaultBackfillMax = time.Hour
 
 // Option configures a Poller.
 type Option func(*Poller)
@@ -77,6 +90,15 @@ func WithMaxBackoff(d time.Duration) Option {
 	}
 }
 
+// WithBackfill makes the poller fill gaps in a query's rows from Prometheus's
+// history (see Poller), going back at most limit before the newest sample
+// polled. Zero, the default, and negative values turn backfill off.
+func WithBackfill(limit time.Duration) Option {
+	return func(p *Poller) {
+		p.backfillMax = max(limit, 0)
+	}
+}
+
 // Poller polls a set of queries and writes their rows to a Sink.
 //
 // Guarantees:
@@ -94,7 +116,8 @@ func WithMaxBackoff(d time.Duration) Option {
 //     d = min(Interval·2ⁿ, limit) and limit = max(Interval, min(10·Interval,
 //     WithMaxBackoff's value)). The wait counts from the end of the failed
 //     poll. The first success returns it to its normal interval.
-//     Sink errors do not cause backoff: Prometheus was fine.
+//     Sink errors do not cause backoff (Prometheus was fine), except those of
+//     backfill writes.
 //   - Errors are logged once per change of state (ok → failing, a different
 //     error, failing → ok), per query and separately for Prometheus and the
 //     sink; repeats of the same error (any timeout counts as the same) are
@@ -106,6 +129,53 @@ func WithMaxBackoff(d time.Duration) Option {
 //     queries have exited, so a removed query is not polled after Update
 //     returns. Calls to Update are applied in order.
 //
+// Backfill (WithBackfill with a limit > 0):
+//
+//   - A query may have a gap after a failed poll, a failed write, a write
+//     (with its backfill) that held the query up for more than an Interval
+//     (a sink that retries while Deephaven is down), or the start of its
+//     goroutine (Run, or Update adding or changing it). Its next
+//     poll that returns samples checks: if they are more than 1.5·Interval
+//     newer than LastWritten (a lost sample, not mere jitter of the poll
+//     times), the gap is filled before they are written. Gaps are measured
+//     in sample timestamps, i.e. on Prometheus's clock, so clock skew between
+//     Prometheus and the bridge does not matter. Ticks skipped by a poll
+//     that overran its interval are not backfilled, and a gap is only
+//     noticed once the query returns samples again.
+//   - Filling runs range queries with Step = Interval (rounded up to whole
+//     milliseconds), from LastWritten + Step to just before the new samples,
+//     but starting no earlier than the limit before them: older samples are
+//     lost (logged at Warn). The steps are split into chunks of at most
+//     10,000 points each, below Prometheus's 11,000 points per series, that
+//     neither overlap nor leave holes. Chunks run one after the other in the
+//     query's goroutine, each bounded by the query's Timeout; their rows,
+//     one per float sample in the chunk's time range and newer than
+//     LastWritten, sorted by time, are written to the sink chunk by chunk,
+//     advancing LastWritten. Nothing at or before LastWritten is written
+//     again, and the poll's own samples come after the last step.
+//   - The poll's own rows are written only once the gap is filled, so a
+//     query's rows reach the sink in time order (unless Prometheus's clock
+//     goes back), and the newest row in the sink marks how far its data is
+//     complete: that is what SetResumePoints should be given after a restart.
+//   - A chunk that fails (Prometheus error, or the sink refused its rows)
+//     counts as a failed poll: the poll's rows are dropped, the query backs
+//     off, and the next poll resumes after the last written sample. A chunk
+//     that failed with a timeout or a rejection (bad_data, execution, a 4xx
+//     other than 429, a result other than a matrix) is retried at half its
+//     size, and chunks stay that small until the gap is filled. If even a
+//     one-step chunk fails so, range queries cannot work for this query: the
+//     rest of the gap is abandoned (logged at Error) and the poll's rows are
+//     written, so that live rows are not held back for ever.
+//   - The start of a backfill ("Backfilling gap") and its end ("Backfill
+//     done", with samples, requests and duration) are logged at Info; chunk
+//     failures are logged like poll failures, once per change of state, and
+//     counted in prometheus_deephaven_bridge_query_errors_total. Per query,
+//     prometheus_deephaven_bridge_backfill_requests_total counts range
+//     queries, _backfill_samples_total the samples the sink accepted from
+//     them, and _backfill_pending_seconds is the span still to fill (0 when
+//     there is no gap). A backfill does not change the query_* request,
+//     duration and sample metrics, which are about instant polls.
+//
 // The zero value is not usable; call New.
 type Poller struct {
 	api        v1.API
@@ -115,6 +185,8 @@ type Poller struct {
 	now        func() time.Time
 	maxBackoff time.Duration
 	jitter     func() float64 // in [0, 1); replaced in tests
+
+	backfillMax time.Duration // 0: off
 
 	// mu guards the fields below. It is held while runners are started and
 	// stopped (including waiting for them), so Update and the end of Run are
@@ -235,19 +307,39 @@ func (p *Poller) Update(queries []Query) {
 		p.logger.Info("Query removed", "query", name)
 	}
 	for name := range valid {
-		p.metrics.init(name)
+		p.metrics.init(name, p.backfillMax > 0)
 	}
 }
 
 // LastWritten returns the timestamp of the newest sample of the query that
-// the sink accepted, or the zero time if none was (since the query was added;
-// the entry survives changes of the query but not its removal). A gap between
-// it and the next written sample is data the poller lost, e.g. to sink or
-// Prometheus errors.
+// the sink accepted (or that SetResumePoints said it holds), or the zero
+// time if none was (since the query was added; the entry survives changes of
+// the query but not its removal). A gap between it and the next written
+// sample is data the poller lost, e.g. to sink or Prometheus errors, unless
+// backfill filled it.
 func (p *Poller) LastWritten(name string) time.Time {
 	p.lwMu.Lock()
 	defer p.lwMu.Unlock()
 	return p.lastWritten[name]
+}
+
+// SetResumePoints tells the poller, per query name, the time of the newest
+// sample the sink already holds, e.g. the greatest PrometheusDateTime per
+// PrometheusQuery in the metrics table after a restart. Each point advances
+// the query's LastWritten (it never moves it back; zero times are ignored),
+// so with WithBackfill the query's first poll backfills from there, within
+// the backfill limit. Without backfill, it only sets LastWritten.
+//
+// Call it before Run: once a query has written rows, an older point has no
+// effect, and the gap before those rows stays unfilled. Names of queries
+// that do not exist yet are kept until Update removes a query of that name.
+// It is safe for concurrent use.
+func (p *Poller) SetResumePoints(points map[string]time.Time) {
+	for name, t := range points {
+		if !t.IsZero() {
+			p.setLastWritten(name, t.UTC())
+		}
+	}
 }
 
 func (p *Poller) setLastWritten(name string, t time.Time) {

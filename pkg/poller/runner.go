@@ -24,14 +24,22 @@ type runner struct {
 	queryState    errState // Prometheus side
 	sinkState     errState // sink side
 	histogramSeen bool     // logged that native histograms are skipped
+
+	// Backfill. mayHaveGap is set at start, by every failure and by a slow
+	// write, and cleared once a poll's rows are written promptly; only
+	// while it is set can a gap exist.
+	mayHaveGap    bool
+	backfillState errState     // range queries
+	bf            *backfillRun // the gap being filled; nil if none
 }
 
 func newRunner(p *Poller, q Query) *runner {
 	return &runner{
-		p:    p,
-		q:    q,
-		log:  p.logger.With("query", q.Name),
-		done: make(chan struct{}),
+		p:          p,
+		q:          q,
+		log:        p.logger.With("query", q.Name),
+		done:       make(chan struct{}),
+		mayHaveGap: true,
 	}
 }
 
@@ -104,20 +112,18 @@ func backoff(interval, maxBackoff time.Duration, failures int, jitter float64) t
 	return max(w, interval)
 }
 
-// poll runs the query once and writes its rows. It reports whether the query
-// itself succeeded (a sink error still counts as success: Prometheus is fine).
+// poll runs the query once, backfills the gap before its samples if there is
+// one, and writes its rows. It reports whether the query and the backfill
+// succeeded (a sink error of the poll's own rows still counts as success:
+// Prometheus is fine).
 func (r *runner) poll(ctx context.Context) bool {
 	p, q, m := r.p, r.q, r.p.metrics
 
 	qctx, cancel := context.WithTimeout(ctx, q.Timeout)
 	defer cancel()
-	var opts []v1.Option
-	if t := promTimeout(q.Timeout); t > 0 {
-		opts = append(opts, v1.WithTimeout(t))
-	}
 	m.requests.WithLabelValues(q.Name).Inc()
 	start := time.Now()
-	val, warnings, infos, err := p.api.Query(qctx, q.Expr, time.Time{}, opts...)
+	val, warnings, infos, err := p.api.Query(qctx, q.Expr, time.Time{}, queryOptions(q.Timeout)...)
 	m.duration.WithLabelValues(q.Name).Observe(time.Since(start).Seconds())
 	if ctx.Err() != nil {
 		return false // stopping: neither success nor failure
@@ -132,60 +138,81 @@ func (r *runner) poll(ctx context.Context) bool {
 		out, histograms, err = ToRows(q.Name, val, p.now())
 	}
 	if err != nil {
-		reason := classify(err, qctx)
+		reason, key, attrs := describeFailure(err, qctx)
 		m.errors.WithLabelValues(q.Name, reason).Inc()
-		attrs := []any{"reason", reason, "err", err}
-		var apiErr *v1.Error
-		if errors.As(err, &apiErr) && apiErr.Detail != "" {
-			attrs = append(attrs, "detail", truncate(apiErr.Detail, 512))
-		}
-		// Timeouts read differently depending on where the deadline hit;
-		// they are one state.
-		key := reason
-		if reason != reasonTimeout {
-			key += ": " + err.Error()
-		}
 		if r.queryState.fail(key) {
 			r.log.Error("Query failed", attrs...)
 		} else {
 			r.log.Debug("Query still failing", append(attrs, "consecutive_failures", r.queryState.failures)...)
 		}
+		r.mayHaveGap = true
 		return false
 	}
 	if n := r.queryState.ok(); n > 0 {
 		r.log.Info("Query recovered", "failed_polls", n)
 	}
+	r.skippedHistograms(histograms)
 
-	if histograms > 0 {
-		m.errors.WithLabelValues(q.Name, reasonHistogram).Add(float64(histograms))
-		if !r.histogramSeen {
-			r.histogramSeen = true
-			r.log.Warn("Skipping native histogram samples: they have no single value (logged once per query)", "samples", histograms)
+	writeStart := time.Now()
+	if len(out) > 0 && p.backfillMax > 0 && r.mayHaveGap {
+		if !r.backfill(ctx, newestSample(out)) {
+			// The poll's rows are dropped: the next backfill fetches
+			// them again, after the rest of the gap.
+			return false
 		}
 	}
-	m.samples.WithLabelValues(q.Name).Add(float64(len(out)))
 
+	m.samples.WithLabelValues(q.Name).Add(float64(len(out)))
 	if len(out) > 0 {
-		newest := newestSample(out)
-		if err := p.sink.WriteMetrics(ctx, out); err != nil {
-			if ctx.Err() != nil {
-				return true
-			}
-			m.errors.WithLabelValues(q.Name, reasonSink).Inc()
-			if r.sinkState.fail(err.Error()) {
-				r.log.Error("Writing rows failed", "rows", len(out), "err", err)
-			} else {
-				r.log.Debug("Writing rows still failing", "rows", len(out), "err", err)
-			}
+		if err := r.write(ctx, out); err != nil {
+			r.mayHaveGap = true
 			return true
 		}
-		if n := r.sinkState.ok(); n > 0 {
-			r.log.Info("Writing rows recovered", "failed_writes", n)
-		}
-		p.setLastWritten(q.Name, newest)
+		// A sink that held the query up for a tick or more (e.g. one that
+		// retries while Deephaven is down) made it miss polls. A slow query
+		// does not count: backfilling the ticks it skips would only add load.
+		r.mayHaveGap = time.Since(writeStart) > q.Interval
 	}
 	m.lastSuccess.WithLabelValues(q.Name).Set(float64(p.now().UnixNano()) / 1e9)
 	return true
+}
+
+// skippedHistograms counts native histogram samples left out of rows, and
+// logs the first time it happens.
+func (r *runner) skippedHistograms(n int) {
+	if n == 0 {
+		return
+	}
+	r.p.metrics.errors.WithLabelValues(r.q.Name, reasonHistogram).Add(float64(n))
+	if !r.histogramSeen {
+		r.histogramSeen = true
+		r.log.Warn("Skipping native histogram samples: they have no single value (logged once per query)", "samples", n)
+	}
+}
+
+// write hands out (not empty) to the sink and, if it accepts them, advances
+// LastWritten to their newest sample. Failures are counted and logged once
+// per change of state, except when ctx has ended.
+func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
+	p, q, m := r.p, r.q, r.p.metrics
+	newest := newestSample(out) // the sink owns out once called
+	if err := p.sink.WriteMetrics(ctx, out); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		m.errors.WithLabelValues(q.Name, reasonSink).Inc()
+		if r.sinkState.fail(err.Error()) {
+			r.log.Error("Writing rows failed", "rows", len(out), "err", err)
+		} else {
+			r.log.Debug("Writing rows still failing", "rows", len(out), "err", err)
+		}
+		return err
+	}
+	if n := r.sinkState.ok(); n > 0 {
+		r.log.Info("Writing rows recovered", "failed_writes", n)
+	}
+	p.setLastWritten(q.Name, newest)
+	return nil
 }
 
 func newestSample(rs []rows.MetricRow) time.Time {
@@ -196,6 +223,33 @@ func newestSample(rs []rows.MetricRow) time.Time {
 		}
 	}
 	return t
+}
+
+// queryOptions returns the options of a query bounded by timeout.
+func queryOptions(timeout time.Duration) []v1.Option {
+	if t := promTimeout(timeout); t > 0 {
+		return []v1.Option{v1.WithTimeout(t)}
+	}
+	return nil
+}
+
+// describeFailure returns the reason label of a failed query, the key of its
+// state for errState, and the attributes to log it with. qctx is the query's
+// own context.
+func describeFailure(err error, qctx context.Context) (reason, key string, attrs []any) {
+	reason = classify(err, qctx)
+	attrs = []any{"reason", reason, "err", err}
+	var apiErr *v1.Error
+	if errors.As(err, &apiErr) && apiErr.Detail != "" {
+		attrs = append(attrs, "detail", truncate(apiErr.Detail, 512))
+	}
+	// Timeouts read differently depending on where the deadline hit;
+	// they are one state.
+	key = reason
+	if reason != reasonTimeout {
+		key += ": " + err.Error()
+	}
+	return reason, key, attrs
 }
 
 // classify returns the reason label of a failed poll. qctx is the poll's own
