@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,17 @@ func startBinary(t *testing.T, bin, cfg, addr, log string) *runningBridge {
 		if b.cmd.ProcessState == nil {
 			b.cmd.Process.Kill()
 			<-b.exited
+		}
+		if t.Failed() {
+			// The bridge's own account of what happened, minus per-request noise.
+			out, _ := os.ReadFile(b.log)
+			var keep []string
+			for _, l := range strings.Split(string(out), "\n") {
+				if !strings.Contains(l, "level=DEBUG") {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("bridge log:\n%s", strings.Join(keep[max(0, len(keep)-120):], "\n"))
 		}
 	})
 	return b
@@ -180,15 +192,49 @@ func check(t *testing.T, s *stream, dh, table string) {
 	}
 }
 
-func journalConfig(t *testing.T, dh, journalDir, sfx string) (cfg, table string) {
+func journalConfig(t *testing.T, dh, journalDir, sfx, promURL string) (cfg, table string) {
 	table = "fault_alerts_" + sfx
 	cfg = filepath.Join(t.TempDir(), "bridge.yml")
+	queries := "[]"
+	if promURL == "" {
+		promURL = "http://127.0.0.1:1"
+	} else {
+		queries = "[{name: series, expr: 'prometheus_tsdb_head_series', interval: 1s}]"
+	}
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`deephaven: {address: %q}
-prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
+prometheus: {url: %q, backfill_max: 1h}
+queries: %s
 journal: {dir: %q}
 tables: {alerts: %s, metrics: fault_metrics_%s, joined: fault_joined_%s}
-`, dh, journalDir, table, sfx, sfx)), 0o644)
+`, dh, promURL, queries, journalDir, table, sfx, sfx)), 0o644)
 	return cfg, table
+}
+
+// metricTimes reads the sample times of the metrics table, sorted.
+func metricTimes(t *testing.T, addr, table string) []time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := deephaven.Dial(ctx, addr)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	tab, err := c.Snapshot(ctx, c.NamedTable(table))
+	if err != nil {
+		return nil
+	}
+	defer tab.Release()
+	var out []time.Time
+	idx := tab.Schema().FieldIndices("PrometheusDateTime")[0]
+	for _, chunk := range tab.Column(idx).Data().Chunks() {
+		a := chunk.(*array.Timestamp)
+		for i := 0; i < a.Len(); i++ {
+			out = append(out, time.Unix(0, int64(a.Value(i))).UTC())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
 }
 
 // Deephaven is killed with SIGKILL while alerts stream in, then restarted
@@ -197,13 +243,24 @@ tables: {alerts: %s, metrics: fault_metrics_%s, joined: fault_joined_%s}
 func TestDeephavenKilledWhileAlertsStream(t *testing.T) {
 	bin := build(t)
 	srv := testenv.StartDeephaven(t, testenv.DeephavenOptions{})
+	promPort := testenv.FreePort(t)
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Port: promPort, ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s}
+scrape_configs: [{job_name: prometheus, static_configs: [{targets: ["127.0.0.1:%d"]}]}]
+`, promPort)})
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	cfg, table := journalConfig(t, srv.Addr(), t.TempDir(), sfx)
+	cfg, table := journalConfig(t, srv.Addr(), t.TempDir(), sfx, "http://"+prom.Addr())
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	startBinary(t, bin, cfg, addr, filepath.Join(t.TempDir(), "bridge.log"))
+	// Kill only once the bridge runs normally: tables in place, metrics flowing.
+	for deadline := time.Now().Add(2 * time.Minute); len(metricTimes(t, srv.Addr(), "fault_metrics_"+sfx)) < 3; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no metric rows before the kill")
+		}
+	}
 	s := startStream(func() string { return addr }, 8)
 	time.Sleep(3 * time.Second)
 	srv.Kill()
+	killedAt := time.Now()
 	before := s.acked.Load()
 	time.Sleep(5 * time.Second)
 	if s.acked.Load() == before {
@@ -213,6 +270,41 @@ func TestDeephavenKilledWhileAlertsStream(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	s.finish()
 	check(t, s, srv.Addr(), table)
+
+	// The metrics of the outage were backfilled from Prometheus into the
+	// new (empty) table: a sample every second from the last one written
+	// before the kill (rows written before it died with the old server; the
+	// process takes a moment to die after SIGKILL of its launcher).
+	var ts []time.Time
+	var gap time.Duration
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		ts = metricTimes(t, srv.Addr(), "fault_metrics_"+sfx)
+		gap = 0
+		for i := 1; i < len(ts); i++ {
+			gap = max(gap, ts[i].Sub(ts[i-1]))
+		}
+		if len(ts) > 0 && ts[0].Before(killedAt.Add(3*time.Second)) && gap <= 2*time.Second {
+			break
+		}
+	}
+	t.Logf("metrics after the Deephaven restart: %d rows from %v to %v, largest gap %v (killed at %v)", len(ts), first(ts), last(ts), gap, killedAt.UTC().Format(time.RFC3339))
+	if len(ts) == 0 || !ts[0].Before(killedAt.Add(3*time.Second)) || gap > 2*time.Second {
+		t.Fatalf("the outage window was not backfilled")
+	}
+}
+
+func first(ts []time.Time) any {
+	if len(ts) == 0 {
+		return nil
+	}
+	return ts[0].Format(time.RFC3339)
+}
+
+func last(ts []time.Time) any {
+	if len(ts) == 0 {
+		return nil
+	}
+	return ts[len(ts)-1].Format(time.RFC3339)
 }
 
 // The bridge is killed with SIGKILL mid-stream and restarted on the same
@@ -221,7 +313,7 @@ func TestBridgeKilledWhileAlertsStream(t *testing.T) {
 	bin := build(t)
 	dh := testenv.Deephaven(t)
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	cfg, table := journalConfig(t, dh, t.TempDir(), sfx)
+	cfg, table := journalConfig(t, dh, t.TempDir(), sfx, "")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	b := startBinary(t, bin, cfg, addr, filepath.Join(t.TempDir(), "bridge.log"))
 	s := startStream(func() string { return addr }, 8)

@@ -170,7 +170,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	b.poll = poller.New(promAPI, metricSink{b.metricB}, b.logger.With("component", "poller"), b.reg)
+	b.poll = poller.New(promAPI, metricSink{b.metricB}, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)))
 	b.poll.Update(queries(cfg))
 
 	// Everything below runs until ctx ends; fatal errors end it early.
@@ -193,8 +193,34 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
+	// The poller starts once the tables are ready: its rows could not land
+	// before, and the newest samples already in Deephaven tell it where to
+	// resume (the gap since is backfilled from Prometheus).
 	pollDone := make(chan struct{})
-	go func() { defer close(pollDone); b.poll.Run(runCtx) }()
+	go func() {
+		defer close(pollDone)
+		select {
+		case <-connectDone:
+		case <-runCtx.Done():
+			return
+		}
+		t := b.tables.Load()
+		if t == nil {
+			return
+		}
+		if cfg.Prometheus.BackfillMax > 0 {
+			ctx, cancel := context.WithTimeout(runCtx, time.Minute)
+			points, err := t.NewestMetricTimes(ctx, 200_000)
+			cancel()
+			if err != nil {
+				b.logger.Warn("Cannot read where the metrics stopped; no backfill of the time the bridge was down", "err", err)
+			} else if len(points) > 0 {
+				b.poll.SetResumePoints(points)
+				b.logger.Info("Resuming metrics after the newest samples in Deephaven", "queries", len(points))
+			}
+		}
+		b.poll.Run(runCtx)
+	}()
 
 	shipDone := make(chan struct{})
 	go func() {

@@ -42,6 +42,7 @@ type bridgeSetup struct {
 	Prometheus string
 	Queries    string // YAML list items under queries:
 	Extra      string // more top-level YAML
+	Backfill   string // prometheus.backfill_max (default 0s: off)
 	Listen     string // host:port to serve on (default: a free port)
 	Tables     [3]string
 	WebConfig  string            // --web.config.file contents (TLS, basic auth)
@@ -61,17 +62,20 @@ func writeConfig(t *testing.T, path string, s bridgeSetup, tables [3]string) {
 	if s.Prometheus == "" {
 		s.Prometheus = "http://127.0.0.1:1" // nothing listens: poll errors only
 	}
+	if s.Backfill == "" {
+		s.Backfill = "0s"
+	}
 	cfg := fmt.Sprintf(`deephaven:
   address: %s
   batch_max_delay: 20ms
 prometheus:
   url: %s
   poll_interval: 1s
-  backfill_max: 0s
+  backfill_max: %s
 queries:
 %s
 tables: {alerts: %s, metrics: %s, joined: %s}
-%s`, s.Deephaven, s.Prometheus, s.Queries, tables[0], tables[1], tables[2], s.Extra)
+%s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], s.Extra)
 	if s.Queries == "" {
 		cfg = strings.Replace(cfg, "queries:\n\n", "queries: []\n", 1)
 	}

@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
@@ -130,6 +132,56 @@ func (t *Tables) AlertRows(ctx context.Context) (int64, error) {
 	}
 	defer tb.Release(ctx)
 	return tb.Size(), nil
+}
+
+// NewestMetricTimes returns, per PrometheusQuery, the newest
+// PrometheusDateTime among the last tail rows of the metrics table: where the
+// poller resumes after a restart. The table is append-only and each query
+// writes in time order, so the newest rows of every query that wrote
+// recently are at its end; a query absent from the tail gets no entry.
+// Only fixed column names are sent to the server, never data.
+func (t *Tables) NewestMetricTimes(ctx context.Context, tail int64) (map[string]time.Time, error) {
+	base, err := t.client.OpenTable(ctx, t.names.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
+	}
+	defer base.Release(ctx)
+	last, err := base.Tail(ctx, tail)
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
+	}
+	defer last.Release(ctx)
+	cols, err := last.View(ctx, "PrometheusQuery", "PrometheusDateTime")
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
+	}
+	defer cols.Release(ctx)
+	tab, err := t.client.Snapshot(ctx, cols)
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
+	}
+	defer tab.Release()
+	out := map[string]time.Time{}
+	tr := array.NewTableReader(tab, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		q, ok1 := rec.Column(0).(*array.String)
+		ts, ok2 := rec.Column(1).(*array.Timestamp)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("tables: %s has unexpected column types", t.names.Metrics)
+		}
+		for i := 0; i < q.Len(); i++ {
+			if q.IsNull(i) || ts.IsNull(i) {
+				continue
+			}
+			at := time.Unix(0, int64(ts.Value(i))).UTC()
+			if at.After(out[q.Value(i)]) {
+				out[q.Value(i)] = at
+			}
+		}
+	}
+	return out, nil
 }
 
 // ErrNotReady is returned by writes before a successful Ensure.
