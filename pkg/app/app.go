@@ -50,6 +50,7 @@ const (
 	EnvDeephavenAddress = "BRIDGE_DEEPHAVEN_ADDRESS"
 	EnvDeephavenPSK     = "BRIDGE_DEEPHAVEN_PSK"
 	EnvPrometheusURL    = "BRIDGE_PROMETHEUS_URL"
+	EnvJournalDir       = "BRIDGE_JOURNAL_DIR"
 )
 
 // Options are what main passes to Run.
@@ -84,6 +85,9 @@ func LoadConfig(path string, getenv func(string) string) (*config.Config, error)
 	}
 	if v := getenv(EnvPrometheusURL); v != "" {
 		cfg.Prometheus.URL = v
+	}
+	if v := getenv(EnvJournalDir); v != "" {
+		cfg.Journal.Dir = v
 	}
 	if getenv(EnvDeephavenPSK) != "" {
 		cfg.Deephaven.Auth = config.AuthConfig{Type: config.AuthPSK, KeyEnv: EnvDeephavenPSK}
