@@ -326,12 +326,12 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 	}
 	c := b.client.Load()
 	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined}, b.logger.With("component", "tables"))
+	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
+	t.OnReady(func(ctx context.Context) { b.checkHistory(ctx, t) })
 	c.OnNewSession(func(ctx context.Context) {
 		if err := t.Ensure(ctx); err != nil {
 			b.logger.Error("Preparing Deephaven tables after reconnect failed", "err", err)
-			return
 		}
-		b.checkHistory(ctx, t)
 	})
 	backoff = 0
 	for {
@@ -355,7 +355,6 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 		}
 	}
 	b.tables.Store(t)
-	b.checkHistory(ctx, t)
 	return nil
 }
 
@@ -369,8 +368,10 @@ func (b *bridge) checkHistory(ctx context.Context, t *tables.Tables) {
 	}
 	n, err := t.AlertRows(ctx)
 	if err != nil {
-		b.logger.Warn("Cannot count the alerts table's rows; not reloading history", "err", err)
-		b.ship.Wake()
+		// When in doubt, send everything again: the key-backed table
+		// absorbs rows it already has, a lost history would stay lost.
+		b.logger.Warn("Cannot count the alerts table's rows; sending the retained history again", "err", err)
+		b.ship.ReloadHistory()
 		return
 	}
 	if st := b.journal.Stats(); n == 0 && st.LastSeq > 0 && st.FirstSeq > 0 {

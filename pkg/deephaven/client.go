@@ -430,8 +430,8 @@ func (c *Client) supervise() {
 
 // check refreshes the current session, or makes a new one when the server no
 // longer knows it.
-func (c *Client) check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+func (c *Client) check(base context.Context) error {
+	ctx, cancel := context.WithTimeout(base, 10*time.Second)
 	defer cancel()
 	s := c.cur.Load()
 	if s != nil && !s.dead.Load() {
@@ -454,8 +454,12 @@ func (c *Client) check(ctx context.Context) error {
 	hooks := append([]func(context.Context){}, c.hooks...)
 	c.mu.Unlock()
 	c.logger.Info("Deephaven session started", "session", ns.gen)
+	// Hooks re-create server state and may take a while on a server that
+	// just started; they get their own deadline, not the ping's.
+	hctx, hcancel := context.WithTimeout(base, 2*time.Minute)
+	defer hcancel()
 	for _, h := range hooks {
-		h(ctx)
+		h(hctx)
 	}
 	c.setState(Connected, nil)
 	return nil

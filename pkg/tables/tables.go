@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -42,21 +43,39 @@ type Tables struct {
 	logger *slog.Logger
 	mem    memory.Allocator
 
-	ensureMu sync.Mutex // one Ensure at a time
+	// gate lets writes run together and Ensure alone: Ensure waits for
+	// writes in flight and holds new ones back, so no row can land in a
+	// freshly created table before OnReady has looked at it.
+	gate     sync.RWMutex
 	alerts   atomic.Pointer[deephaven.InputTable]
 	metrics  atomic.Pointer[deephaven.InputTable]
 	ready    atomic.Bool
-	// emptyStart is set when Ensure had to create the alerts table: the
-	// server lost (or never had) the bridge's history.
 	created atomic.Int64
+
+	// onReady runs at the end of every successful Ensure, before writes are
+	// let through again.
+	onReady func(ctx context.Context)
+	// timeout bounds each write, so a hung connection cannot hold the
+	// gate (and with it Ensure) for ever.
+	timeout time.Duration
 }
+
+// SetCallTimeout bounds each write to Deephaven (default 30s).
+func (t *Tables) SetCallTimeout(d time.Duration) { t.timeout = d }
+
+// OnReady sets a function to run at the end of every successful Ensure,
+// before writes are accepted again, whichever caller ran Ensure (start,
+// reconnect, a write that found a table gone). The bridge uses it to notice
+// that Deephaven came back without its rows before any new row lands.
+// Call it before the first Ensure.
+func (t *Tables) OnReady(f func(ctx context.Context)) { t.onReady = f }
 
 // New returns Tables for client; call Ensure before writing.
 func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator}
+	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator, timeout: 30 * time.Second}
 }
 
 // Names returns the table names.
@@ -73,9 +92,13 @@ func (t *Tables) Created() int64 { return t.created.Load() }
 // the join is published. Existing tables with another schema are an error
 // naming the column; nothing is replaced then.
 func (t *Tables) Ensure(ctx context.Context) error {
-	t.ensureMu.Lock()
-	defer t.ensureMu.Unlock()
+	t.gate.Lock()
+	defer t.gate.Unlock()
+	t.ready.Store(false)
 	err := t.ensure(ctx)
+	if err == nil && t.onReady != nil {
+		t.onReady(ctx)
+	}
 	t.ready.Store(err == nil)
 	return err
 }
@@ -189,24 +212,29 @@ var ErrNotReady = errors.New("tables: Deephaven tables are not ready")
 
 // AddAlerts writes alert rows into the alerts table.
 func (t *Tables) AddAlerts(ctx context.Context, rs []rows.AlertRow) error {
-	it := t.alerts.Load()
-	if it == nil || !t.ready.Load() {
-		return ErrNotReady
-	}
 	rec := rows.AlertRecord(t.mem, rs)
 	defer rec.Release()
-	return t.repairing(ctx, it.Add(ctx, rec))
+	return t.repairing(ctx, t.add(ctx, &t.alerts, rec))
 }
 
 // AddMetrics writes metric rows into the metrics table.
 func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
-	it := t.metrics.Load()
+	rec := rows.MetricRecord(t.mem, rs)
+	defer rec.Release()
+	return t.repairing(ctx, t.add(ctx, &t.metrics, rec))
+}
+
+// add writes one record while holding the gate open for writes.
+func (t *Tables) add(ctx context.Context, table *atomic.Pointer[deephaven.InputTable], rec arrow.RecordBatch) error {
+	t.gate.RLock()
+	defer t.gate.RUnlock()
+	it := table.Load()
 	if it == nil || !t.ready.Load() {
 		return ErrNotReady
 	}
-	rec := rows.MetricRecord(t.mem, rs)
-	defer rec.Release()
-	return t.repairing(ctx, it.Add(ctx, rec))
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return it.Add(ctx, rec)
 }
 
 // repairing notices a table that vanished (the server restarted without
