@@ -46,10 +46,10 @@ type Tables struct {
 	// gate lets writes run together and Ensure alone: Ensure waits for
 	// writes in flight and holds new ones back, so no row can land in a
 	// freshly created table before OnReady has looked at it.
-	gate     sync.RWMutex
-	alerts   atomic.Pointer[deephaven.InputTable]
-	metrics  atomic.Pointer[deephaven.InputTable]
-	ready    atomic.Bool
+	gate    sync.RWMutex
+	alerts  atomic.Pointer[deephaven.InputTable]
+	metrics atomic.Pointer[deephaven.InputTable]
+	ready   atomic.Bool
 	created atomic.Int64
 
 	// onReady runs at the end of every successful Ensure, before writes are
