@@ -49,14 +49,15 @@ func main() {
 	senders := flag.Int("senders", 32, "concurrent webhook senders")
 	rateSeconds := flag.Int("rate-seconds", 10, "length of the fixed-rate run")
 	metricRows := flag.Int("metric-rows", 200_000, "rows for the metrics runs")
+	journal := flag.Bool("journal", false, "run the bridge with its alert journal (acknowledge once fsynced)")
 	flag.Parse()
-	if err := run(*addr, *alerts, *senders, *rateSeconds, *metricRows); err != nil {
+	if err := run(*addr, *alerts, *senders, *rateSeconds, *metricRows, *journal); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dh string, nAlerts, senders, rateSeconds, metricRows int) error {
+func run(dh string, nAlerts, senders, rateSeconds, metricRows int, withJournal bool) error {
 	dir, err := os.MkdirTemp("", "bridge-load")
 	if err != nil {
 		return err
@@ -69,6 +70,9 @@ prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
 alerts: {max_concurrent_requests: 256}
 tables: {alerts: load_alerts_%s, metrics: load_metrics_%s, joined: load_joined_%s}
 `, dh, sfx, sfx, sfx)
+	if withJournal {
+		cfg += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal"))
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -115,6 +119,9 @@ tables: {alerts: load_alerts_%s, metrics: load_metrics_%s, joined: load_joined_%
 	cancel()
 	if err := <-errc; err != nil {
 		return err
+	}
+	if withJournal || metricRows <= 0 {
+		return nil
 	}
 	return metrics(dh, metricRows, sfx)
 }
