@@ -145,7 +145,7 @@ func findBinary(t testing.TB, env string, names ...string) string {
 	t.Helper()
 	if bin := os.Getenv(env); bin != "" {
 		if _, err := exec.LookPath(bin); err != nil {
-			missing(t, "%s=%s: %v", env, bin, err)
+			Missing(t, "%s=%s: %v", env, bin, err)
 		}
 		return bin
 	}
@@ -154,7 +154,7 @@ func findBinary(t testing.TB, env string, names ...string) string {
 			return bin
 		}
 	}
-	missing(t, "%s not found on $PATH (set %s)", strings.Join(names, " or "), env)
+	Missing(t, "%s not found on $PATH (set %s)", strings.Join(names, " or "), env)
 	return ""
 }
 

@@ -136,9 +136,9 @@ func Replace(t testing.TB, s string, oldnew ...string) string {
 	return strings.NewReplacer(oldnew...).Replace(s)
 }
 
-// missing reports a tool the test environment lacks: a failure in CI, where
+// Missing reports a tool the test environment lacks: a failure in CI, where
 // the environment is supposed to be complete, a skip elsewhere.
-func missing(t testing.TB, format string, args ...any) {
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
@@ -156,7 +156,7 @@ func Python(t testing.TB) string {
 		py = filepath.Join(RepoRoot(t), ".venv", "bin", "python")
 	}
 	if _, err := os.Stat(py); err != nil {
-		missing(t, "Python with deephaven-server not found at %s (set DH_PYTHON)", py)
+		Missing(t, "Python with deephaven-server not found at %s (set DH_PYTHON)", py)
 	}
 	return py
 }

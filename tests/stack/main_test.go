@@ -8,8 +8,6 @@
 package stack
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
 	"testing"
 
@@ -17,17 +15,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// missing reports a tool the environment lacks: a failure in CI, which is
-// supposed to have everything, a skip elsewhere (like testenv does).
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (CI=true, so this is an error)", msg)
-	}
-	t.Skipf("%s; run scripts/setup.sh to install it", msg)
-}
 
 // lookPath returns the path of the first of names found on $PATH, or reports
 // the tool as missing.
@@ -38,6 +25,6 @@ func lookPath(t testing.TB, names ...string) string {
 			return p
 		}
 	}
-	missing(t, "%v not found on $PATH", names)
+	testenv.Missing(t, "%v not found on $PATH", names)
 	return ""
 }
