@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +31,14 @@ func build(t *testing.T) string {
 	return bin
 }
 
+// journalLine turns the journal on in a config, in dir.
+func journalLine(on bool, dir string) string {
+	if !on {
+		return ""
+	}
+	return fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal"))
+}
+
 func TestConfigCheck(t *testing.T) {
 	bin := build(t)
 	out, err := exec.Command(bin, "--config.check", "--config.file", filepath.Join(testenv.RepoRoot(t), "bridge.yml")).CombinedOutput()
@@ -49,6 +58,12 @@ func TestConfigCheck(t *testing.T) {
 // acknowledged is in Deephaven.
 func TestSIGTERMDrainsAndExits(t *testing.T) {
 	bin := build(t)
+	for _, journal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal=%v", journal), func(t *testing.T) { sigterm(t, bin, journal) })
+	}
+}
+
+func sigterm(t *testing.T, bin string, withJournal bool) {
 	dh := testenv.Deephaven(t)
 	dir := t.TempDir()
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
@@ -57,7 +72,7 @@ func TestSIGTERMDrainsAndExits(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`deephaven: {address: %q}
 prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
 tables: {alerts: %s, metrics: sigterm_metrics_%s, joined: sigterm_joined_%s}
-`, dh, table, sfx, sfx)), 0o644)
+%s`, dh, table, sfx, sfx, journalLine(withJournal, dir))), 0o644)
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(bin, "--config.file", cfg, "--web.listen-address", addr, "--shutdown.timeout", "10s")
 	logFile, _ := os.Create(filepath.Join(dir, "bridge.log"))
@@ -146,4 +161,49 @@ tables: {alerts: %s, metrics: sigterm_metrics_%s, joined: sigterm_joined_%s}
 	if took > 15*time.Second {
 		t.Errorf("shutdown took %v, over the 10s deadline plus slack", took)
 	}
+}
+
+// SIGHUP re-reads the configuration: an invalid file keeps the old one
+// running and says so in a gauge; a valid one takes effect.
+func TestSIGHUPReloads(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bridge.yml")
+	good := fmt.Sprintf("deephaven: {address: %q}\nprometheus: {url: \"http://127.0.0.1:1\"}\n", testenv.Deephaven(t))
+	os.WriteFile(cfg, []byte(good), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cmd := exec.Command(bin, "--config.file", cfg, "--web.listen-address", addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	gauge := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "prometheus_deephaven_bridge_config_last_reload_successful ") {
+				return strings.Fields(l)[1]
+			}
+		}
+		return ""
+	}
+	waitGauge := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); gauge() != want; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("config_last_reload_successful = %q, want %s", gauge(), want)
+			}
+		}
+	}
+	waitGauge("1")
+	os.WriteFile(cfg, []byte("deephaven: {address: nope}\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitGauge("0")
+	os.WriteFile(cfg, []byte(good), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitGauge("1")
 }

@@ -186,3 +186,40 @@ func metricsText(t *testing.T, base string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// Mutual TLS: the bridge's web config requires a client certificate, which
+// Alertmanager presents through its tls_config; a client without one is
+// refused.
+func TestWebhookMutualTLS(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	server := testenv.SelfSignedCert(t)
+	clientCert := testenv.SelfSignedCert(t)
+	addr := freeAddr(t)
+	cert, err := tls.LoadX509KeyPair(clientCert.CertFile, clientCert.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: server.Pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
+	b := startBridge(t, bridgeSetup{
+		Deephaven: dh,
+		Listen:    addr,
+		WebConfig: fmt.Sprintf("tls_server_config: {cert_file: %s, key_file: %s, client_auth_type: RequireAndVerifyClientCert, client_ca_file: %s}\n", server.CertFile, server.KeyFile, clientCert.CertFile),
+		HTTP:      withCert,
+		Scheme:    "https",
+	})
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{ConfigYAML: fmt.Sprintf(`route: {receiver: bridge, group_wait: 1s, group_interval: 1s}
+receivers:
+- name: bridge
+  webhook_configs:
+  - url: https://%s/alerts
+    http_config:
+      tls_config: {ca_file: %s, cert_file: %s, key_file: %s}
+`, addr, server.CertFile, clientCert.CertFile, clientCert.KeyFile)})
+	postAlertToAM(t, am.Addr(), "MutualTLS", "", time.Time{})
+	waitAlertRow(t, b, dh, "MutualTLS")
+	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: server.Pool, MinVersion: tls.VersionTLS12}}}
+	if resp, err := noCert.Post(b.URL+"/alerts", "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a client without a certificate got %d", resp.StatusCode)
+	}
+}
