@@ -5,9 +5,9 @@
 //
 // Data flows one way:
 //
-//	webhook (alerts.Handler) ─┐
-//	                          ├─► sink.Batcher (one per table) ─► tables.Tables ─► Deephaven
-//	poller (poller.Poller) ───┘
+//	webhook (alerts.Handler) ─► [shipper.Shipper ─► journal, when journal.dir is set] ─┐
+//	                                                                                    ├─► sink.Batcher (one per table) ─► tables.Tables ─► Deephaven
+//	poller (poller.Poller) ─────────────────────────────────────────────────────────────┘
 package app
 
 import (
