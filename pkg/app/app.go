@@ -67,8 +67,6 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Registry collects the bridge's metrics (default: a new registry).
 	Registry *prometheus.Registry
-	// Ready, if set, is closed once the HTTP server listens.
-	Ready chan<- struct{}
 }
 
 // LoadConfig reads the configuration file and applies environment overrides.
@@ -239,13 +237,6 @@ func Run(ctx context.Context, opts Options) error {
 	go func() {
 		srvErr <- web.ListenAndServe(srv, opts.Web, b.logger)
 	}()
-	if opts.Ready != nil {
-		go func() {
-			// ListenAndServe gives no hook for "listening"; poll the address.
-			waitListening(runCtx, opts.Web)
-			close(opts.Ready)
-		}()
-	}
 	go b.reloadLoop(runCtx)
 
 	var runErr error
@@ -300,31 +291,18 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 	if tlsCfg != nil {
 		dopts = append(dopts, deephaven.WithTLS(tlsCfg))
 	}
-	var backoff time.Duration
-	var lastErr string
-	for {
+	var c *deephaven.Client
+	err := b.retry(ctx, "Cannot reach Deephaven; retrying", func() error {
 		dctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Deephaven.Timeout))
-		c, err := deephaven.Dial(dctx, cfg.Deephaven.Address, dopts...)
-		cancel()
-		if err == nil {
-			b.client.Store(c)
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if status := err.Error(); status != lastErr {
-			b.logger.Warn("Cannot reach Deephaven; retrying", "address", cfg.Deephaven.Address, "err", err)
-			lastErr = status
-		}
-		backoff = min(max(backoff*2, 200*time.Millisecond), 15*time.Second)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil
-		}
+		defer cancel()
+		var err error
+		c, err = deephaven.Dial(dctx, cfg.Deephaven.Address, dopts...)
+		return err
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
 	}
-	c := b.client.Load()
+	b.client.Store(c)
 	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined}, b.logger.With("component", "tables"))
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
 	t.OnReady(func(ctx context.Context) { b.checkHistory(ctx, t) })
@@ -333,20 +311,46 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 			b.logger.Error("Preparing Deephaven tables after reconnect failed", "err", err)
 		}
 	})
-	backoff = 0
-	for {
+	err = b.retry(ctx, "Preparing Deephaven tables failed; retrying", func() error {
 		err := t.Ensure(ctx)
-		if err == nil {
-			break
-		}
 		var se *deephaven.SchemaError
 		if errors.As(err, &se) {
-			return err
+			return permanent{err}
+		}
+		return err
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	b.tables.Store(t)
+	return nil
+}
+
+// permanent marks an error that retry must not retry.
+type permanent struct{ error }
+
+// retry calls f until it succeeds, returns a permanent error, or ctx ends
+// (then it returns nil: stopping is not a failure). Waits grow from 200ms to
+// 15s; a failure is logged when its text changes, not on every try.
+func (b *bridge) retry(ctx context.Context, msg string, f func() error) error {
+	var backoff time.Duration
+	var lastErr string
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var p permanent
+		if errors.As(err, &p) {
+			return p.error
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		b.logger.Warn("Preparing Deephaven tables failed; retrying", "err", err)
+		if err.Error() != lastErr {
+			b.logger.Warn(msg, "err", err)
+			lastErr = err.Error()
+		}
 		backoff = min(max(backoff*2, 200*time.Millisecond), 15*time.Second)
 		select {
 		case <-time.After(backoff):
@@ -354,8 +358,6 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 			return nil
 		}
 	}
-	b.tables.Store(t)
-	return nil
 }
 
 // checkHistory sends the journal's whole retained history again when the

@@ -50,10 +50,7 @@ func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow
 			}
 		}
 	}
-	if len(recs) == 0 {
-		// A schema-only stream makes an empty table; the writer sends the
-		// schema on first write or close.
-	}
+	// With no records, Close still sends the schema: an empty table.
 	if err := w.Close(); err != nil {
 		return drainErr(stream, err)
 	}
