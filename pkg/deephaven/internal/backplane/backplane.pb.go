@@ -158,6 +158,61 @@ func (SortDescriptor_SortDirection) EnumDescriptor() ([]byte, []int) {
 	return file_backplane_backplane_proto_rawDescGZIP(), []int{24, 0}
 }
 
+type NaturalJoinTablesRequest_JoinType int32
+
+const (
+	NaturalJoinTablesRequest_JOIN_TYPE_NOT_SPECIFIED NaturalJoinTablesRequest_JoinType = 0
+	NaturalJoinTablesRequest_ERROR_ON_DUPLICATE      NaturalJoinTablesRequest_JoinType = 1
+	NaturalJoinTablesRequest_FIRST_MATCH             NaturalJoinTablesRequest_JoinType = 2
+	NaturalJoinTablesRequest_LAST_MATCH              NaturalJoinTablesRequest_JoinType = 3
+	NaturalJoinTablesRequest_EXACTLY_ONE_MATCH       NaturalJoinTablesRequest_JoinType = 4
+)
+
+// Enum value maps for NaturalJoinTablesRequest_JoinType.
+var (
+	NaturalJoinTablesRequest_JoinType_name = map[int32]string{
+		0: "JOIN_TYPE_NOT_SPECIFIED",
+		1: "ERROR_ON_DUPLICATE",
+		2: "FIRST_MATCH",
+		3: "LAST_MATCH",
+		4: "EXACTLY_ONE_MATCH",
+	}
+	NaturalJoinTablesRequest_JoinType_value = map[string]int32{
+		"JOIN_TYPE_NOT_SPECIFIED": 0,
+		"ERROR_ON_DUPLICATE":      1,
+		"FIRST_MATCH":             2,
+		"LAST_MATCH":              3,
+		"EXACTLY_ONE_MATCH":       4,
+	}
+)
+
+func (x NaturalJoinTablesRequest_JoinType) Enum() *NaturalJoinTablesRequest_JoinType {
+	p := new(NaturalJoinTablesRequest_JoinType)
+	*p = x
+	return p
+}
+
+func (x NaturalJoinTablesRequest_JoinType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NaturalJoinTablesRequest_JoinType) Descriptor() protoreflect.EnumDescriptor {
+	return file_backplane_backplane_proto_enumTypes[2].Descriptor()
+}
+
+func (NaturalJoinTablesRequest_JoinType) Type() protoreflect.EnumType {
+	return &file_backplane_backplane_proto_enumTypes[2]
+}
+
+func (x NaturalJoinTablesRequest_JoinType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NaturalJoinTablesRequest_JoinType.Descriptor instead.
+func (NaturalJoinTablesRequest_JoinType) EnumDescriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{30, 0}
+}
+
 type InputTableColumnInfo_Kind int32
 
 const (
@@ -191,11 +246,11 @@ func (x InputTableColumnInfo_Kind) String() string {
 }
 
 func (InputTableColumnInfo_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_backplane_backplane_proto_enumTypes[2].Descriptor()
+	return file_backplane_backplane_proto_enumTypes[3].Descriptor()
 }
 
 func (InputTableColumnInfo_Kind) Type() protoreflect.EnumType {
-	return &file_backplane_backplane_proto_enumTypes[2]
+	return &file_backplane_backplane_proto_enumTypes[3]
 }
 
 func (x InputTableColumnInfo_Kind) Number() protoreflect.EnumNumber {
@@ -204,7 +259,7 @@ func (x InputTableColumnInfo_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InputTableColumnInfo_Kind.Descriptor instead.
 func (InputTableColumnInfo_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{37, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{44, 0}
 }
 
 type Ticket struct {
@@ -1737,6 +1792,680 @@ func (*CreateInputTableRequest_SourceTableId) isCreateInputTableRequest_Definiti
 
 func (*CreateInputTableRequest_Schema) isCreateInputTableRequest_Definition() {}
 
+type SelectDistinctRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResultId      *Ticket                `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	SourceId      *TableReference        `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	ColumnNames   []string               `protobuf:"bytes,3,rep,name=column_names,json=columnNames,proto3" json:"column_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelectDistinctRequest) Reset() {
+	*x = SelectDistinctRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelectDistinctRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelectDistinctRequest) ProtoMessage() {}
+
+func (x *SelectDistinctRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelectDistinctRequest.ProtoReflect.Descriptor instead.
+func (*SelectDistinctRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SelectDistinctRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *SelectDistinctRequest) GetSourceId() *TableReference {
+	if x != nil {
+		return x.SourceId
+	}
+	return nil
+}
+
+func (x *SelectDistinctRequest) GetColumnNames() []string {
+	if x != nil {
+		return x.ColumnNames
+	}
+	return nil
+}
+
+type MergeTablesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResultId      *Ticket                `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	SourceIds     []*TableReference      `protobuf:"bytes,2,rep,name=source_ids,json=sourceIds,proto3" json:"source_ids,omitempty"`
+	KeyColumn     string                 `protobuf:"bytes,3,opt,name=key_column,json=keyColumn,proto3" json:"key_column,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeTablesRequest) Reset() {
+	*x = MergeTablesRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeTablesRequest) ProtoMessage() {}
+
+func (x *MergeTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeTablesRequest.ProtoReflect.Descriptor instead.
+func (*MergeTablesRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *MergeTablesRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *MergeTablesRequest) GetSourceIds() []*TableReference {
+	if x != nil {
+		return x.SourceIds
+	}
+	return nil
+}
+
+func (x *MergeTablesRequest) GetKeyColumn() string {
+	if x != nil {
+		return x.KeyColumn
+	}
+	return ""
+}
+
+type NaturalJoinTablesRequest struct {
+	state          protoimpl.MessageState            `protogen:"open.v1"`
+	ResultId       *Ticket                           `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	LeftId         *TableReference                   `protobuf:"bytes,2,opt,name=left_id,json=leftId,proto3" json:"left_id,omitempty"`
+	RightId        *TableReference                   `protobuf:"bytes,3,opt,name=right_id,json=rightId,proto3" json:"right_id,omitempty"`
+	ColumnsToMatch []string                          `protobuf:"bytes,4,rep,name=columns_to_match,json=columnsToMatch,proto3" json:"columns_to_match,omitempty"`
+	ColumnsToAdd   []string                          `protobuf:"bytes,5,rep,name=columns_to_add,json=columnsToAdd,proto3" json:"columns_to_add,omitempty"`
+	JoinType       NaturalJoinTablesRequest_JoinType `protobuf:"varint,6,opt,name=join_type,json=joinType,proto3,enum=io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest_JoinType" json:"join_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *NaturalJoinTablesRequest) Reset() {
+	*x = NaturalJoinTablesRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NaturalJoinTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NaturalJoinTablesRequest) ProtoMessage() {}
+
+func (x *NaturalJoinTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NaturalJoinTablesRequest.ProtoReflect.Descriptor instead.
+func (*NaturalJoinTablesRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *NaturalJoinTablesRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *NaturalJoinTablesRequest) GetLeftId() *TableReference {
+	if x != nil {
+		return x.LeftId
+	}
+	return nil
+}
+
+func (x *NaturalJoinTablesRequest) GetRightId() *TableReference {
+	if x != nil {
+		return x.RightId
+	}
+	return nil
+}
+
+func (x *NaturalJoinTablesRequest) GetColumnsToMatch() []string {
+	if x != nil {
+		return x.ColumnsToMatch
+	}
+	return nil
+}
+
+func (x *NaturalJoinTablesRequest) GetColumnsToAdd() []string {
+	if x != nil {
+		return x.ColumnsToAdd
+	}
+	return nil
+}
+
+func (x *NaturalJoinTablesRequest) GetJoinType() NaturalJoinTablesRequest_JoinType {
+	if x != nil {
+		return x.JoinType
+	}
+	return NaturalJoinTablesRequest_JOIN_TYPE_NOT_SPECIFIED
+}
+
+type WhereInRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ResultId       *Ticket                `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	LeftId         *TableReference        `protobuf:"bytes,2,opt,name=left_id,json=leftId,proto3" json:"left_id,omitempty"`
+	RightId        *TableReference        `protobuf:"bytes,3,opt,name=right_id,json=rightId,proto3" json:"right_id,omitempty"`
+	Inverted       bool                   `protobuf:"varint,4,opt,name=inverted,proto3" json:"inverted,omitempty"`
+	ColumnsToMatch []string               `protobuf:"bytes,5,rep,name=columns_to_match,json=columnsToMatch,proto3" json:"columns_to_match,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WhereInRequest) Reset() {
+	*x = WhereInRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhereInRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhereInRequest) ProtoMessage() {}
+
+func (x *WhereInRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhereInRequest.ProtoReflect.Descriptor instead.
+func (*WhereInRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *WhereInRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *WhereInRequest) GetLeftId() *TableReference {
+	if x != nil {
+		return x.LeftId
+	}
+	return nil
+}
+
+func (x *WhereInRequest) GetRightId() *TableReference {
+	if x != nil {
+		return x.RightId
+	}
+	return nil
+}
+
+func (x *WhereInRequest) GetInverted() bool {
+	if x != nil {
+		return x.Inverted
+	}
+	return false
+}
+
+func (x *WhereInRequest) GetColumnsToMatch() []string {
+	if x != nil {
+		return x.ColumnsToMatch
+	}
+	return nil
+}
+
+// Only the aggregation kinds the bridge uses are described; the others
+// keep their field numbers free.
+type AggSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Type:
+	//
+	//	*AggSpec_Avg
+	//	*AggSpec_CountDistinct
+	//	*AggSpec_Distinct
+	//	*AggSpec_First
+	//	*AggSpec_Last
+	//	*AggSpec_Max
+	//	*AggSpec_Min
+	//	*AggSpec_SortedFirst
+	//	*AggSpec_SortedLast
+	//	*AggSpec_Sum
+	Type          isAggSpec_Type `protobuf_oneof:"type"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec) Reset() {
+	*x = AggSpec{}
+	mi := &file_backplane_backplane_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec) ProtoMessage() {}
+
+func (x *AggSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec.ProtoReflect.Descriptor instead.
+func (*AggSpec) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AggSpec) GetType() isAggSpec_Type {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+func (x *AggSpec) GetAvg() *AggSpec_AggSpecAvg {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Avg); ok {
+			return x.Avg
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetCountDistinct() *AggSpec_AggSpecCountDistinct {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_CountDistinct); ok {
+			return x.CountDistinct
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetDistinct() *AggSpec_AggSpecDistinct {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Distinct); ok {
+			return x.Distinct
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetFirst() *AggSpec_AggSpecFirst {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_First); ok {
+			return x.First
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetLast() *AggSpec_AggSpecLast {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Last); ok {
+			return x.Last
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetMax() *AggSpec_AggSpecMax {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Max); ok {
+			return x.Max
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetMin() *AggSpec_AggSpecMin {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Min); ok {
+			return x.Min
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetSortedFirst() *AggSpec_AggSpecSorted {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_SortedFirst); ok {
+			return x.SortedFirst
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetSortedLast() *AggSpec_AggSpecSorted {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_SortedLast); ok {
+			return x.SortedLast
+		}
+	}
+	return nil
+}
+
+func (x *AggSpec) GetSum() *AggSpec_AggSpecSum {
+	if x != nil {
+		if x, ok := x.Type.(*AggSpec_Sum); ok {
+			return x.Sum
+		}
+	}
+	return nil
+}
+
+type isAggSpec_Type interface {
+	isAggSpec_Type()
+}
+
+type AggSpec_Avg struct {
+	Avg *AggSpec_AggSpecAvg `protobuf:"bytes,3,opt,name=avg,proto3,oneof"`
+}
+
+type AggSpec_CountDistinct struct {
+	CountDistinct *AggSpec_AggSpecCountDistinct `protobuf:"bytes,4,opt,name=count_distinct,json=countDistinct,proto3,oneof"`
+}
+
+type AggSpec_Distinct struct {
+	Distinct *AggSpec_AggSpecDistinct `protobuf:"bytes,5,opt,name=distinct,proto3,oneof"`
+}
+
+type AggSpec_First struct {
+	First *AggSpec_AggSpecFirst `protobuf:"bytes,6,opt,name=first,proto3,oneof"`
+}
+
+type AggSpec_Last struct {
+	Last *AggSpec_AggSpecLast `protobuf:"bytes,10,opt,name=last,proto3,oneof"`
+}
+
+type AggSpec_Max struct {
+	Max *AggSpec_AggSpecMax `protobuf:"bytes,11,opt,name=max,proto3,oneof"`
+}
+
+type AggSpec_Min struct {
+	Min *AggSpec_AggSpecMin `protobuf:"bytes,13,opt,name=min,proto3,oneof"`
+}
+
+type AggSpec_SortedFirst struct {
+	SortedFirst *AggSpec_AggSpecSorted `protobuf:"bytes,15,opt,name=sorted_first,json=sortedFirst,proto3,oneof"`
+}
+
+type AggSpec_SortedLast struct {
+	SortedLast *AggSpec_AggSpecSorted `protobuf:"bytes,16,opt,name=sorted_last,json=sortedLast,proto3,oneof"`
+}
+
+type AggSpec_Sum struct {
+	Sum *AggSpec_AggSpecSum `protobuf:"bytes,18,opt,name=sum,proto3,oneof"`
+}
+
+func (*AggSpec_Avg) isAggSpec_Type() {}
+
+func (*AggSpec_CountDistinct) isAggSpec_Type() {}
+
+func (*AggSpec_Distinct) isAggSpec_Type() {}
+
+func (*AggSpec_First) isAggSpec_Type() {}
+
+func (*AggSpec_Last) isAggSpec_Type() {}
+
+func (*AggSpec_Max) isAggSpec_Type() {}
+
+func (*AggSpec_Min) isAggSpec_Type() {}
+
+func (*AggSpec_SortedFirst) isAggSpec_Type() {}
+
+func (*AggSpec_SortedLast) isAggSpec_Type() {}
+
+func (*AggSpec_Sum) isAggSpec_Type() {}
+
+type Aggregation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Type:
+	//
+	//	*Aggregation_Columns
+	//	*Aggregation_Count
+	//	*Aggregation_CountWhere
+	Type          isAggregation_Type `protobuf_oneof:"type"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregation) Reset() {
+	*x = Aggregation{}
+	mi := &file_backplane_backplane_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregation) ProtoMessage() {}
+
+func (x *Aggregation) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregation.ProtoReflect.Descriptor instead.
+func (*Aggregation) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Aggregation) GetType() isAggregation_Type {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+func (x *Aggregation) GetColumns() *Aggregation_AggregationColumns {
+	if x != nil {
+		if x, ok := x.Type.(*Aggregation_Columns); ok {
+			return x.Columns
+		}
+	}
+	return nil
+}
+
+func (x *Aggregation) GetCount() *Aggregation_AggregationCount {
+	if x != nil {
+		if x, ok := x.Type.(*Aggregation_Count); ok {
+			return x.Count
+		}
+	}
+	return nil
+}
+
+func (x *Aggregation) GetCountWhere() *Aggregation_AggregationCountWhere {
+	if x != nil {
+		if x, ok := x.Type.(*Aggregation_CountWhere); ok {
+			return x.CountWhere
+		}
+	}
+	return nil
+}
+
+type isAggregation_Type interface {
+	isAggregation_Type()
+}
+
+type Aggregation_Columns struct {
+	Columns *Aggregation_AggregationColumns `protobuf:"bytes,1,opt,name=columns,proto3,oneof"`
+}
+
+type Aggregation_Count struct {
+	Count *Aggregation_AggregationCount `protobuf:"bytes,2,opt,name=count,proto3,oneof"`
+}
+
+type Aggregation_CountWhere struct {
+	CountWhere *Aggregation_AggregationCountWhere `protobuf:"bytes,7,opt,name=count_where,json=countWhere,proto3,oneof"`
+}
+
+func (*Aggregation_Columns) isAggregation_Type() {}
+
+func (*Aggregation_Count) isAggregation_Type() {}
+
+func (*Aggregation_CountWhere) isAggregation_Type() {}
+
+type AggregateRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ResultId        *Ticket                `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	SourceId        *TableReference        `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	InitialGroupsId *TableReference        `protobuf:"bytes,3,opt,name=initial_groups_id,json=initialGroupsId,proto3" json:"initial_groups_id,omitempty"`
+	PreserveEmpty   bool                   `protobuf:"varint,4,opt,name=preserve_empty,json=preserveEmpty,proto3" json:"preserve_empty,omitempty"`
+	Aggregations    []*Aggregation         `protobuf:"bytes,5,rep,name=aggregations,proto3" json:"aggregations,omitempty"`
+	GroupByColumns  []string               `protobuf:"bytes,6,rep,name=group_by_columns,json=groupByColumns,proto3" json:"group_by_columns,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AggregateRequest) Reset() {
+	*x = AggregateRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggregateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggregateRequest) ProtoMessage() {}
+
+func (x *AggregateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggregateRequest.ProtoReflect.Descriptor instead.
+func (*AggregateRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AggregateRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetSourceId() *TableReference {
+	if x != nil {
+		return x.SourceId
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetInitialGroupsId() *TableReference {
+	if x != nil {
+		return x.InitialGroupsId
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetPreserveEmpty() bool {
+	if x != nil {
+		return x.PreserveEmpty
+	}
+	return false
+}
+
+func (x *AggregateRequest) GetAggregations() []*Aggregation {
+	if x != nil {
+		return x.Aggregations
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetGroupByColumns() []string {
+	if x != nil {
+		return x.GroupByColumns
+	}
+	return nil
+}
+
 type AddTableRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InputTable    *Ticket                `protobuf:"bytes,1,opt,name=input_table,json=inputTable,proto3" json:"input_table,omitempty"`
@@ -1747,7 +2476,7 @@ type AddTableRequest struct {
 
 func (x *AddTableRequest) Reset() {
 	*x = AddTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[28]
+	mi := &file_backplane_backplane_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +2488,7 @@ func (x *AddTableRequest) String() string {
 func (*AddTableRequest) ProtoMessage() {}
 
 func (x *AddTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[28]
+	mi := &file_backplane_backplane_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +2501,7 @@ func (x *AddTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTableRequest.ProtoReflect.Descriptor instead.
 func (*AddTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{28}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddTableRequest) GetInputTable() *Ticket {
@@ -1797,7 +2526,7 @@ type AddTableResponse struct {
 
 func (x *AddTableResponse) Reset() {
 	*x = AddTableResponse{}
-	mi := &file_backplane_backplane_proto_msgTypes[29]
+	mi := &file_backplane_backplane_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +2538,7 @@ func (x *AddTableResponse) String() string {
 func (*AddTableResponse) ProtoMessage() {}
 
 func (x *AddTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[29]
+	mi := &file_backplane_backplane_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +2551,7 @@ func (x *AddTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTableResponse.ProtoReflect.Descriptor instead.
 func (*AddTableResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{29}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{36}
 }
 
 type DeleteTableRequest struct {
@@ -1835,7 +2564,7 @@ type DeleteTableRequest struct {
 
 func (x *DeleteTableRequest) Reset() {
 	*x = DeleteTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[30]
+	mi := &file_backplane_backplane_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +2576,7 @@ func (x *DeleteTableRequest) String() string {
 func (*DeleteTableRequest) ProtoMessage() {}
 
 func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[30]
+	mi := &file_backplane_backplane_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +2589,7 @@ func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{30}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeleteTableRequest) GetInputTable() *Ticket {
@@ -1885,7 +2614,7 @@ type DeleteTableResponse struct {
 
 func (x *DeleteTableResponse) Reset() {
 	*x = DeleteTableResponse{}
-	mi := &file_backplane_backplane_proto_msgTypes[31]
+	mi := &file_backplane_backplane_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2626,7 @@ func (x *DeleteTableResponse) String() string {
 func (*DeleteTableResponse) ProtoMessage() {}
 
 func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[31]
+	mi := &file_backplane_backplane_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2639,7 @@ func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTableResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{31}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{38}
 }
 
 type ListFieldsRequest struct {
@@ -1921,7 +2650,7 @@ type ListFieldsRequest struct {
 
 func (x *ListFieldsRequest) Reset() {
 	*x = ListFieldsRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[32]
+	mi := &file_backplane_backplane_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2662,7 @@ func (x *ListFieldsRequest) String() string {
 func (*ListFieldsRequest) ProtoMessage() {}
 
 func (x *ListFieldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[32]
+	mi := &file_backplane_backplane_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2675,7 @@ func (x *ListFieldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFieldsRequest.ProtoReflect.Descriptor instead.
 func (*ListFieldsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{39}
 }
 
 type FieldsChangeUpdate struct {
@@ -1960,7 +2689,7 @@ type FieldsChangeUpdate struct {
 
 func (x *FieldsChangeUpdate) Reset() {
 	*x = FieldsChangeUpdate{}
-	mi := &file_backplane_backplane_proto_msgTypes[33]
+	mi := &file_backplane_backplane_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2701,7 @@ func (x *FieldsChangeUpdate) String() string {
 func (*FieldsChangeUpdate) ProtoMessage() {}
 
 func (x *FieldsChangeUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[33]
+	mi := &file_backplane_backplane_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2714,7 @@ func (x *FieldsChangeUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldsChangeUpdate.ProtoReflect.Descriptor instead.
 func (*FieldsChangeUpdate) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{33}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FieldsChangeUpdate) GetCreated() []*FieldInfo {
@@ -2022,7 +2751,7 @@ type FieldInfo struct {
 
 func (x *FieldInfo) Reset() {
 	*x = FieldInfo{}
-	mi := &file_backplane_backplane_proto_msgTypes[34]
+	mi := &file_backplane_backplane_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2763,7 @@ func (x *FieldInfo) String() string {
 func (*FieldInfo) ProtoMessage() {}
 
 func (x *FieldInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[34]
+	mi := &file_backplane_backplane_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2776,7 @@ func (x *FieldInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldInfo.ProtoReflect.Descriptor instead.
 func (*FieldInfo) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{34}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FieldInfo) GetTypedTicket() *TypedTicket {
@@ -2094,7 +2823,7 @@ type DeephavenTableMetadata struct {
 
 func (x *DeephavenTableMetadata) Reset() {
 	*x = DeephavenTableMetadata{}
-	mi := &file_backplane_backplane_proto_msgTypes[35]
+	mi := &file_backplane_backplane_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2835,7 @@ func (x *DeephavenTableMetadata) String() string {
 func (*DeephavenTableMetadata) ProtoMessage() {}
 
 func (x *DeephavenTableMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[35]
+	mi := &file_backplane_backplane_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2848,7 @@ func (x *DeephavenTableMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeephavenTableMetadata.ProtoReflect.Descriptor instead.
 func (*DeephavenTableMetadata) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{35}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeephavenTableMetadata) GetInputTableMetadata() *InputTableMetadata {
@@ -2138,7 +2867,7 @@ type InputTableMetadata struct {
 
 func (x *InputTableMetadata) Reset() {
 	*x = InputTableMetadata{}
-	mi := &file_backplane_backplane_proto_msgTypes[36]
+	mi := &file_backplane_backplane_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2879,7 @@ func (x *InputTableMetadata) String() string {
 func (*InputTableMetadata) ProtoMessage() {}
 
 func (x *InputTableMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[36]
+	mi := &file_backplane_backplane_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2892,7 @@ func (x *InputTableMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputTableMetadata.ProtoReflect.Descriptor instead.
 func (*InputTableMetadata) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{36}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InputTableMetadata) GetColumnInfo() map[string]*InputTableColumnInfo {
@@ -2182,7 +2911,7 @@ type InputTableColumnInfo struct {
 
 func (x *InputTableColumnInfo) Reset() {
 	*x = InputTableColumnInfo{}
-	mi := &file_backplane_backplane_proto_msgTypes[37]
+	mi := &file_backplane_backplane_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2923,7 @@ func (x *InputTableColumnInfo) String() string {
 func (*InputTableColumnInfo) ProtoMessage() {}
 
 func (x *InputTableColumnInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[37]
+	mi := &file_backplane_backplane_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2936,7 @@ func (x *InputTableColumnInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputTableColumnInfo.ProtoReflect.Descriptor instead.
 func (*InputTableColumnInfo) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{37}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InputTableColumnInfo) GetKind() InputTableColumnInfo_Kind {
@@ -2231,7 +2960,7 @@ type CreateInputTableRequest_InputTableKind struct {
 
 func (x *CreateInputTableRequest_InputTableKind) Reset() {
 	*x = CreateInputTableRequest_InputTableKind{}
-	mi := &file_backplane_backplane_proto_msgTypes[40]
+	mi := &file_backplane_backplane_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2972,7 @@ func (x *CreateInputTableRequest_InputTableKind) String() string {
 func (*CreateInputTableRequest_InputTableKind) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[40]
+	mi := &file_backplane_backplane_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +3055,7 @@ type CreateInputTableRequest_InputTableKind_InMemoryAppendOnly struct {
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_InMemoryAppendOnly{}
-	mi := &file_backplane_backplane_proto_msgTypes[41]
+	mi := &file_backplane_backplane_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +3067,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) String() str
 func (*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[41]
+	mi := &file_backplane_backplane_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2363,7 +3092,7 @@ type CreateInputTableRequest_InputTableKind_InMemoryKeyBacked struct {
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_InMemoryKeyBacked{}
-	mi := &file_backplane_backplane_proto_msgTypes[42]
+	mi := &file_backplane_backplane_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +3104,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) String() stri
 func (*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[42]
+	mi := &file_backplane_backplane_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +3135,7 @@ type CreateInputTableRequest_InputTableKind_Blink struct {
 
 func (x *CreateInputTableRequest_InputTableKind_Blink) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_Blink{}
-	mi := &file_backplane_backplane_proto_msgTypes[43]
+	mi := &file_backplane_backplane_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +3147,7 @@ func (x *CreateInputTableRequest_InputTableKind_Blink) String() string {
 func (*CreateInputTableRequest_InputTableKind_Blink) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_Blink) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[43]
+	mi := &file_backplane_backplane_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,6 +3161,546 @@ func (x *CreateInputTableRequest_InputTableKind_Blink) ProtoReflect() protorefle
 // Deprecated: Use CreateInputTableRequest_InputTableKind_Blink.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest_InputTableKind_Blink) Descriptor() ([]byte, []int) {
 	return file_backplane_backplane_proto_rawDescGZIP(), []int{27, 0, 2}
+}
+
+type AggSpec_AggSpecCountDistinct struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CountNulls    bool                   `protobuf:"varint,1,opt,name=count_nulls,json=countNulls,proto3" json:"count_nulls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecCountDistinct) Reset() {
+	*x = AggSpec_AggSpecCountDistinct{}
+	mi := &file_backplane_backplane_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecCountDistinct) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecCountDistinct) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecCountDistinct) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecCountDistinct.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecCountDistinct) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 0}
+}
+
+func (x *AggSpec_AggSpecCountDistinct) GetCountNulls() bool {
+	if x != nil {
+		return x.CountNulls
+	}
+	return false
+}
+
+type AggSpec_AggSpecDistinct struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IncludeNulls  bool                   `protobuf:"varint,1,opt,name=include_nulls,json=includeNulls,proto3" json:"include_nulls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecDistinct) Reset() {
+	*x = AggSpec_AggSpecDistinct{}
+	mi := &file_backplane_backplane_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecDistinct) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecDistinct) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecDistinct) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecDistinct.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecDistinct) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 1}
+}
+
+func (x *AggSpec_AggSpecDistinct) GetIncludeNulls() bool {
+	if x != nil {
+		return x.IncludeNulls
+	}
+	return false
+}
+
+type AggSpec_AggSpecFirst struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecFirst) Reset() {
+	*x = AggSpec_AggSpecFirst{}
+	mi := &file_backplane_backplane_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecFirst) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecFirst) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecFirst) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecFirst.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecFirst) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 2}
+}
+
+type AggSpec_AggSpecLast struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecLast) Reset() {
+	*x = AggSpec_AggSpecLast{}
+	mi := &file_backplane_backplane_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecLast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecLast) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecLast) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecLast.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecLast) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 3}
+}
+
+type AggSpec_AggSpecMax struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecMax) Reset() {
+	*x = AggSpec_AggSpecMax{}
+	mi := &file_backplane_backplane_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecMax) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecMax) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecMax) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecMax.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecMax) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 4}
+}
+
+type AggSpec_AggSpecMin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecMin) Reset() {
+	*x = AggSpec_AggSpecMin{}
+	mi := &file_backplane_backplane_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecMin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecMin) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecMin) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecMin.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecMin) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 5}
+}
+
+type AggSpec_AggSpecSum struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecSum) Reset() {
+	*x = AggSpec_AggSpecSum{}
+	mi := &file_backplane_backplane_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecSum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecSum) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecSum) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecSum.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecSum) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 6}
+}
+
+type AggSpec_AggSpecAvg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecAvg) Reset() {
+	*x = AggSpec_AggSpecAvg{}
+	mi := &file_backplane_backplane_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecAvg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecAvg) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecAvg) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecAvg.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecAvg) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 7}
+}
+
+type AggSpec_AggSpecSortedColumn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ColumnName    string                 `protobuf:"bytes,1,opt,name=column_name,json=columnName,proto3" json:"column_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecSortedColumn) Reset() {
+	*x = AggSpec_AggSpecSortedColumn{}
+	mi := &file_backplane_backplane_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecSortedColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecSortedColumn) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecSortedColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecSortedColumn.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecSortedColumn) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 8}
+}
+
+func (x *AggSpec_AggSpecSortedColumn) GetColumnName() string {
+	if x != nil {
+		return x.ColumnName
+	}
+	return ""
+}
+
+type AggSpec_AggSpecSorted struct {
+	state         protoimpl.MessageState         `protogen:"open.v1"`
+	Columns       []*AggSpec_AggSpecSortedColumn `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggSpec_AggSpecSorted) Reset() {
+	*x = AggSpec_AggSpecSorted{}
+	mi := &file_backplane_backplane_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggSpec_AggSpecSorted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggSpec_AggSpecSorted) ProtoMessage() {}
+
+func (x *AggSpec_AggSpecSorted) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggSpec_AggSpecSorted.ProtoReflect.Descriptor instead.
+func (*AggSpec_AggSpecSorted) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 9}
+}
+
+func (x *AggSpec_AggSpecSorted) GetColumns() []*AggSpec_AggSpecSortedColumn {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+type Aggregation_AggregationColumns struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *AggSpec               `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	MatchPairs    []string               `protobuf:"bytes,2,rep,name=match_pairs,json=matchPairs,proto3" json:"match_pairs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregation_AggregationColumns) Reset() {
+	*x = Aggregation_AggregationColumns{}
+	mi := &file_backplane_backplane_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregation_AggregationColumns) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregation_AggregationColumns) ProtoMessage() {}
+
+func (x *Aggregation_AggregationColumns) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregation_AggregationColumns.ProtoReflect.Descriptor instead.
+func (*Aggregation_AggregationColumns) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 0}
+}
+
+func (x *Aggregation_AggregationColumns) GetSpec() *AggSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Aggregation_AggregationColumns) GetMatchPairs() []string {
+	if x != nil {
+		return x.MatchPairs
+	}
+	return nil
+}
+
+type Aggregation_AggregationCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ColumnName    string                 `protobuf:"bytes,1,opt,name=column_name,json=columnName,proto3" json:"column_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregation_AggregationCount) Reset() {
+	*x = Aggregation_AggregationCount{}
+	mi := &file_backplane_backplane_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregation_AggregationCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregation_AggregationCount) ProtoMessage() {}
+
+func (x *Aggregation_AggregationCount) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregation_AggregationCount.ProtoReflect.Descriptor instead.
+func (*Aggregation_AggregationCount) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 1}
+}
+
+func (x *Aggregation_AggregationCount) GetColumnName() string {
+	if x != nil {
+		return x.ColumnName
+	}
+	return ""
+}
+
+type Aggregation_AggregationCountWhere struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ColumnName    string                 `protobuf:"bytes,1,opt,name=column_name,json=columnName,proto3" json:"column_name,omitempty"`
+	Filters       []string               `protobuf:"bytes,2,rep,name=filters,proto3" json:"filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregation_AggregationCountWhere) Reset() {
+	*x = Aggregation_AggregationCountWhere{}
+	mi := &file_backplane_backplane_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregation_AggregationCountWhere) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregation_AggregationCountWhere) ProtoMessage() {}
+
+func (x *Aggregation_AggregationCountWhere) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregation_AggregationCountWhere.ProtoReflect.Descriptor instead.
+func (*Aggregation_AggregationCountWhere) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 2}
+}
+
+func (x *Aggregation_AggregationCountWhere) GetColumnName() string {
+	if x != nil {
+		return x.ColumnName
+	}
+	return ""
+}
+
+func (x *Aggregation_AggregationCountWhere) GetFilters() []string {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
 }
 
 var File_backplane_backplane_proto protoreflect.FileDescriptor
@@ -2569,7 +3838,95 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"\x05BlinkB\x06\n" +
 	"\x04kindB\f\n" +
 	"\n" +
-	"definition\"\xaa\x01\n" +
+	"definition\"\xd2\x01\n" +
+	"\x15SelectDistinctRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12N\n" +
+	"\tsource_id\x18\x02 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\bsourceId\x12!\n" +
+	"\fcolumn_names\x18\x03 \x03(\tR\vcolumnNames\"\xcd\x01\n" +
+	"\x12MergeTablesRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12P\n" +
+	"\n" +
+	"source_ids\x18\x02 \x03(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\tsourceIds\x12\x1d\n" +
+	"\n" +
+	"key_column\x18\x03 \x01(\tR\tkeyColumn\"\xa8\x04\n" +
+	"\x18NaturalJoinTablesRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12J\n" +
+	"\aleft_id\x18\x02 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\x06leftId\x12L\n" +
+	"\bright_id\x18\x03 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\arightId\x12(\n" +
+	"\x10columns_to_match\x18\x04 \x03(\tR\x0ecolumnsToMatch\x12$\n" +
+	"\x0ecolumns_to_add\x18\x05 \x03(\tR\fcolumnsToAdd\x12a\n" +
+	"\tjoin_type\x18\x06 \x01(\x0e2D.io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.JoinTypeR\bjoinType\"w\n" +
+	"\bJoinType\x12\x1b\n" +
+	"\x17JOIN_TYPE_NOT_SPECIFIED\x10\x00\x12\x16\n" +
+	"\x12ERROR_ON_DUPLICATE\x10\x01\x12\x0f\n" +
+	"\vFIRST_MATCH\x10\x02\x12\x0e\n" +
+	"\n" +
+	"LAST_MATCH\x10\x03\x12\x15\n" +
+	"\x11EXACTLY_ONE_MATCH\x10\x04\"\xb8\x02\n" +
+	"\x0eWhereInRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12J\n" +
+	"\aleft_id\x18\x02 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\x06leftId\x12L\n" +
+	"\bright_id\x18\x03 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\arightId\x12\x1a\n" +
+	"\binverted\x18\x04 \x01(\bR\binverted\x12(\n" +
+	"\x10columns_to_match\x18\x05 \x03(\tR\x0ecolumnsToMatch\"\xc7\t\n" +
+	"\aAggSpec\x12I\n" +
+	"\x03avg\x18\x03 \x01(\v25.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvgH\x00R\x03avg\x12h\n" +
+	"\x0ecount_distinct\x18\x04 \x01(\v2?.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinctH\x00R\rcountDistinct\x12X\n" +
+	"\bdistinct\x18\x05 \x01(\v2:.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinctH\x00R\bdistinct\x12O\n" +
+	"\x05first\x18\x06 \x01(\v27.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirstH\x00R\x05first\x12L\n" +
+	"\x04last\x18\n" +
+	" \x01(\v26.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLastH\x00R\x04last\x12I\n" +
+	"\x03max\x18\v \x01(\v25.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMaxH\x00R\x03max\x12I\n" +
+	"\x03min\x18\r \x01(\v25.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMinH\x00R\x03min\x12]\n" +
+	"\fsorted_first\x18\x0f \x01(\v28.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedH\x00R\vsortedFirst\x12[\n" +
+	"\vsorted_last\x18\x10 \x01(\v28.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedH\x00R\n" +
+	"sortedLast\x12I\n" +
+	"\x03sum\x18\x12 \x01(\v25.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSumH\x00R\x03sum\x1a7\n" +
+	"\x14AggSpecCountDistinct\x12\x1f\n" +
+	"\vcount_nulls\x18\x01 \x01(\bR\n" +
+	"countNulls\x1a6\n" +
+	"\x0fAggSpecDistinct\x12#\n" +
+	"\rinclude_nulls\x18\x01 \x01(\bR\fincludeNulls\x1a\x0e\n" +
+	"\fAggSpecFirst\x1a\r\n" +
+	"\vAggSpecLast\x1a\f\n" +
+	"\n" +
+	"AggSpecMax\x1a\f\n" +
+	"\n" +
+	"AggSpecMin\x1a\f\n" +
+	"\n" +
+	"AggSpecSum\x1a\f\n" +
+	"\n" +
+	"AggSpecAvg\x1a6\n" +
+	"\x13AggSpecSortedColumn\x12\x1f\n" +
+	"\vcolumn_name\x18\x01 \x01(\tR\n" +
+	"columnName\x1ai\n" +
+	"\rAggSpecSorted\x12X\n" +
+	"\acolumns\x18\x01 \x03(\v2>.io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumnR\acolumnsB\x06\n" +
+	"\x04type\"\xb6\x04\n" +
+	"\vAggregation\x12]\n" +
+	"\acolumns\x18\x01 \x01(\v2A.io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumnsH\x00R\acolumns\x12W\n" +
+	"\x05count\x18\x02 \x01(\v2?.io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountH\x00R\x05count\x12g\n" +
+	"\vcount_where\x18\a \x01(\v2D.io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhereH\x00R\n" +
+	"countWhere\x1au\n" +
+	"\x12AggregationColumns\x12>\n" +
+	"\x04spec\x18\x01 \x01(\v2*.io.deephaven.proto.backplane.grpc.AggSpecR\x04spec\x12\x1f\n" +
+	"\vmatch_pairs\x18\x02 \x03(\tR\n" +
+	"matchPairs\x1a3\n" +
+	"\x10AggregationCount\x12\x1f\n" +
+	"\vcolumn_name\x18\x01 \x01(\tR\n" +
+	"columnName\x1aR\n" +
+	"\x15AggregationCountWhere\x12\x1f\n" +
+	"\vcolumn_name\x18\x01 \x01(\tR\n" +
+	"columnName\x12\x18\n" +
+	"\afilters\x18\x02 \x03(\tR\afiltersB\x06\n" +
+	"\x04type\"\xae\x03\n" +
+	"\x10AggregateRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12N\n" +
+	"\tsource_id\x18\x02 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\bsourceId\x12]\n" +
+	"\x11initial_groups_id\x18\x03 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\x0finitialGroupsId\x12%\n" +
+	"\x0epreserve_empty\x18\x04 \x01(\bR\rpreserveEmpty\x12R\n" +
+	"\faggregations\x18\x05 \x03(\v2..io.deephaven.proto.backplane.grpc.AggregationR\faggregations\x12(\n" +
+	"\x10group_by_columns\x18\x06 \x03(\tR\x0egroupByColumns\"\xaa\x01\n" +
 	"\x0fAddTableRequest\x12J\n" +
 	"\vinput_table\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\n" +
 	"inputTable\x12K\n" +
@@ -2616,7 +3973,7 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"\aRelease\x121.io.deephaven.proto.backplane.grpc.ReleaseRequest\x1a2.io.deephaven.proto.backplane.grpc.ReleaseResponse\"\x00\x12y\n" +
 	"\x10ExportFromTicket\x120.io.deephaven.proto.backplane.grpc.ExportRequest\x1a1.io.deephaven.proto.backplane.grpc.ExportResponse\"\x00\x12|\n" +
 	"\x11PublishFromTicket\x121.io.deephaven.proto.backplane.grpc.PublishRequest\x1a2.io.deephaven.proto.backplane.grpc.PublishResponse\"\x00\x12\x8e\x01\n" +
-	"\x13ExportNotifications\x12<.io.deephaven.proto.backplane.grpc.ExportNotificationRequest\x1a5.io.deephaven.proto.backplane.grpc.ExportNotification\"\x000\x012\x88\f\n" +
+	"\x13ExportNotifications\x12<.io.deephaven.proto.backplane.grpc.ExportNotificationRequest\x1a5.io.deephaven.proto.backplane.grpc.ExportNotification\"\x000\x012\xd2\x12\n" +
 	"\fTableService\x12\x91\x01\n" +
 	" GetExportedTableCreationResponse\x12).io.deephaven.proto.backplane.grpc.Ticket\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x86\x01\n" +
 	"\n" +
@@ -2629,7 +3986,14 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"\x04Head\x124.io.deephaven.proto.backplane.grpc.HeadOrTailRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x80\x01\n" +
 	"\x04Tail\x124.io.deephaven.proto.backplane.grpc.HeadOrTailRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x85\x01\n" +
 	"\bAjTables\x125.io.deephaven.proto.backplane.grpc.AjRajTablesRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x92\x01\n" +
-	"\x10CreateInputTable\x12:.io.deephaven.proto.backplane.grpc.CreateInputTableRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x002\xa6\x02\n" +
+	"\x10CreateInputTable\x12:.io.deephaven.proto.backplane.grpc.CreateInputTableRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x8a\x01\n" +
+	"\n" +
+	"UpdateView\x128.io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x8e\x01\n" +
+	"\x0eSelectDistinct\x128.io.deephaven.proto.backplane.grpc.SelectDistinctRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x88\x01\n" +
+	"\vMergeTables\x125.io.deephaven.proto.backplane.grpc.MergeTablesRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x94\x01\n" +
+	"\x11NaturalJoinTables\x12;.io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x80\x01\n" +
+	"\aWhereIn\x121.io.deephaven.proto.backplane.grpc.WhereInRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x84\x01\n" +
+	"\tAggregate\x123.io.deephaven.proto.backplane.grpc.AggregateRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x002\xa6\x02\n" +
 	"\x11InputTableService\x12\x81\x01\n" +
 	"\x14AddTableToInputTable\x122.io.deephaven.proto.backplane.grpc.AddTableRequest\x1a3.io.deephaven.proto.backplane.grpc.AddTableResponse\"\x00\x12\x8c\x01\n" +
 	"\x19DeleteTableFromInputTable\x125.io.deephaven.proto.backplane.grpc.DeleteTableRequest\x1a6.io.deephaven.proto.backplane.grpc.DeleteTableResponse\"\x002\x93\x01\n" +
@@ -2649,155 +4013,218 @@ func file_backplane_backplane_proto_rawDescGZIP() []byte {
 	return file_backplane_backplane_proto_rawDescData
 }
 
-var file_backplane_backplane_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backplane_backplane_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_backplane_backplane_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_backplane_backplane_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_backplane_backplane_proto_goTypes = []any{
 	(ExportNotification_State)(0),                  // 0: io.deephaven.proto.backplane.grpc.ExportNotification.State
 	(SortDescriptor_SortDirection)(0),              // 1: io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
-	(InputTableColumnInfo_Kind)(0),                 // 2: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
-	(*Ticket)(nil),                                 // 3: io.deephaven.proto.backplane.grpc.Ticket
-	(*TypedTicket)(nil),                            // 4: io.deephaven.proto.backplane.grpc.TypedTicket
-	(*TableReference)(nil),                         // 5: io.deephaven.proto.backplane.grpc.TableReference
-	(*AuthenticationConstantsRequest)(nil),         // 6: io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
-	(*ConfigurationConstantsRequest)(nil),          // 7: io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
-	(*AuthenticationConstantsResponse)(nil),        // 8: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
-	(*ConfigurationConstantsResponse)(nil),         // 9: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
-	(*ConfigValue)(nil),                            // 10: io.deephaven.proto.backplane.grpc.ConfigValue
-	(*HandshakeRequest)(nil),                       // 11: io.deephaven.proto.backplane.grpc.HandshakeRequest
-	(*CloseSessionResponse)(nil),                   // 12: io.deephaven.proto.backplane.grpc.CloseSessionResponse
-	(*ReleaseRequest)(nil),                         // 13: io.deephaven.proto.backplane.grpc.ReleaseRequest
-	(*ReleaseResponse)(nil),                        // 14: io.deephaven.proto.backplane.grpc.ReleaseResponse
-	(*ExportRequest)(nil),                          // 15: io.deephaven.proto.backplane.grpc.ExportRequest
-	(*ExportResponse)(nil),                         // 16: io.deephaven.proto.backplane.grpc.ExportResponse
-	(*PublishRequest)(nil),                         // 17: io.deephaven.proto.backplane.grpc.PublishRequest
-	(*PublishResponse)(nil),                        // 18: io.deephaven.proto.backplane.grpc.PublishResponse
-	(*ExportNotificationRequest)(nil),              // 19: io.deephaven.proto.backplane.grpc.ExportNotificationRequest
-	(*ExportNotification)(nil),                     // 20: io.deephaven.proto.backplane.grpc.ExportNotification
-	(*ExportedTableCreationResponse)(nil),          // 21: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	(*FetchTableRequest)(nil),                      // 22: io.deephaven.proto.backplane.grpc.FetchTableRequest
-	(*SelectOrUpdateRequest)(nil),                  // 23: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	(*DropColumnsRequest)(nil),                     // 24: io.deephaven.proto.backplane.grpc.DropColumnsRequest
-	(*UnstructuredFilterTableRequest)(nil),         // 25: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
-	(*HeadOrTailRequest)(nil),                      // 26: io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	(*SortDescriptor)(nil),                         // 27: io.deephaven.proto.backplane.grpc.SortDescriptor
-	(*SortTableRequest)(nil),                       // 28: io.deephaven.proto.backplane.grpc.SortTableRequest
-	(*AjRajTablesRequest)(nil),                     // 29: io.deephaven.proto.backplane.grpc.AjRajTablesRequest
-	(*CreateInputTableRequest)(nil),                // 30: io.deephaven.proto.backplane.grpc.CreateInputTableRequest
-	(*AddTableRequest)(nil),                        // 31: io.deephaven.proto.backplane.grpc.AddTableRequest
-	(*AddTableResponse)(nil),                       // 32: io.deephaven.proto.backplane.grpc.AddTableResponse
-	(*DeleteTableRequest)(nil),                     // 33: io.deephaven.proto.backplane.grpc.DeleteTableRequest
-	(*DeleteTableResponse)(nil),                    // 34: io.deephaven.proto.backplane.grpc.DeleteTableResponse
-	(*ListFieldsRequest)(nil),                      // 35: io.deephaven.proto.backplane.grpc.ListFieldsRequest
-	(*FieldsChangeUpdate)(nil),                     // 36: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
-	(*FieldInfo)(nil),                              // 37: io.deephaven.proto.backplane.grpc.FieldInfo
-	(*DeephavenTableMetadata)(nil),                 // 38: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata
-	(*InputTableMetadata)(nil),                     // 39: io.deephaven.proto.backplane.grpc.InputTableMetadata
-	(*InputTableColumnInfo)(nil),                   // 40: io.deephaven.proto.backplane.grpc.InputTableColumnInfo
-	nil,                                            // 41: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
-	nil,                                            // 42: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
-	(*CreateInputTableRequest_InputTableKind)(nil), // 43: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
-	(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly)(nil), // 44: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
-	(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked)(nil),  // 45: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
-	(*CreateInputTableRequest_InputTableKind_Blink)(nil),              // 46: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
-	nil, // 47: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
+	(NaturalJoinTablesRequest_JoinType)(0),         // 2: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.JoinType
+	(InputTableColumnInfo_Kind)(0),                 // 3: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
+	(*Ticket)(nil),                                 // 4: io.deephaven.proto.backplane.grpc.Ticket
+	(*TypedTicket)(nil),                            // 5: io.deephaven.proto.backplane.grpc.TypedTicket
+	(*TableReference)(nil),                         // 6: io.deephaven.proto.backplane.grpc.TableReference
+	(*AuthenticationConstantsRequest)(nil),         // 7: io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
+	(*ConfigurationConstantsRequest)(nil),          // 8: io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
+	(*AuthenticationConstantsResponse)(nil),        // 9: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
+	(*ConfigurationConstantsResponse)(nil),         // 10: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
+	(*ConfigValue)(nil),                            // 11: io.deephaven.proto.backplane.grpc.ConfigValue
+	(*HandshakeRequest)(nil),                       // 12: io.deephaven.proto.backplane.grpc.HandshakeRequest
+	(*CloseSessionResponse)(nil),                   // 13: io.deephaven.proto.backplane.grpc.CloseSessionResponse
+	(*ReleaseRequest)(nil),                         // 14: io.deephaven.proto.backplane.grpc.ReleaseRequest
+	(*ReleaseResponse)(nil),                        // 15: io.deephaven.proto.backplane.grpc.ReleaseResponse
+	(*ExportRequest)(nil),                          // 16: io.deephaven.proto.backplane.grpc.ExportRequest
+	(*ExportResponse)(nil),                         // 17: io.deephaven.proto.backplane.grpc.ExportResponse
+	(*PublishRequest)(nil),                         // 18: io.deephaven.proto.backplane.grpc.PublishRequest
+	(*PublishResponse)(nil),                        // 19: io.deephaven.proto.backplane.grpc.PublishResponse
+	(*ExportNotificationRequest)(nil),              // 20: io.deephaven.proto.backplane.grpc.ExportNotificationRequest
+	(*ExportNotification)(nil),                     // 21: io.deephaven.proto.backplane.grpc.ExportNotification
+	(*ExportedTableCreationResponse)(nil),          // 22: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	(*FetchTableRequest)(nil),                      // 23: io.deephaven.proto.backplane.grpc.FetchTableRequest
+	(*SelectOrUpdateRequest)(nil),                  // 24: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	(*DropColumnsRequest)(nil),                     // 25: io.deephaven.proto.backplane.grpc.DropColumnsRequest
+	(*UnstructuredFilterTableRequest)(nil),         // 26: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
+	(*HeadOrTailRequest)(nil),                      // 27: io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	(*SortDescriptor)(nil),                         // 28: io.deephaven.proto.backplane.grpc.SortDescriptor
+	(*SortTableRequest)(nil),                       // 29: io.deephaven.proto.backplane.grpc.SortTableRequest
+	(*AjRajTablesRequest)(nil),                     // 30: io.deephaven.proto.backplane.grpc.AjRajTablesRequest
+	(*CreateInputTableRequest)(nil),                // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest
+	(*SelectDistinctRequest)(nil),                  // 32: io.deephaven.proto.backplane.grpc.SelectDistinctRequest
+	(*MergeTablesRequest)(nil),                     // 33: io.deephaven.proto.backplane.grpc.MergeTablesRequest
+	(*NaturalJoinTablesRequest)(nil),               // 34: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
+	(*WhereInRequest)(nil),                         // 35: io.deephaven.proto.backplane.grpc.WhereInRequest
+	(*AggSpec)(nil),                                // 36: io.deephaven.proto.backplane.grpc.AggSpec
+	(*Aggregation)(nil),                            // 37: io.deephaven.proto.backplane.grpc.Aggregation
+	(*AggregateRequest)(nil),                       // 38: io.deephaven.proto.backplane.grpc.AggregateRequest
+	(*AddTableRequest)(nil),                        // 39: io.deephaven.proto.backplane.grpc.AddTableRequest
+	(*AddTableResponse)(nil),                       // 40: io.deephaven.proto.backplane.grpc.AddTableResponse
+	(*DeleteTableRequest)(nil),                     // 41: io.deephaven.proto.backplane.grpc.DeleteTableRequest
+	(*DeleteTableResponse)(nil),                    // 42: io.deephaven.proto.backplane.grpc.DeleteTableResponse
+	(*ListFieldsRequest)(nil),                      // 43: io.deephaven.proto.backplane.grpc.ListFieldsRequest
+	(*FieldsChangeUpdate)(nil),                     // 44: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
+	(*FieldInfo)(nil),                              // 45: io.deephaven.proto.backplane.grpc.FieldInfo
+	(*DeephavenTableMetadata)(nil),                 // 46: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata
+	(*InputTableMetadata)(nil),                     // 47: io.deephaven.proto.backplane.grpc.InputTableMetadata
+	(*InputTableColumnInfo)(nil),                   // 48: io.deephaven.proto.backplane.grpc.InputTableColumnInfo
+	nil,                                            // 49: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
+	nil,                                            // 50: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
+	(*CreateInputTableRequest_InputTableKind)(nil), // 51: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
+	(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly)(nil), // 52: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
+	(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked)(nil),  // 53: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
+	(*CreateInputTableRequest_InputTableKind_Blink)(nil),              // 54: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
+	(*AggSpec_AggSpecCountDistinct)(nil),                              // 55: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
+	(*AggSpec_AggSpecDistinct)(nil),                                   // 56: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
+	(*AggSpec_AggSpecFirst)(nil),                                      // 57: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
+	(*AggSpec_AggSpecLast)(nil),                                       // 58: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
+	(*AggSpec_AggSpecMax)(nil),                                        // 59: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
+	(*AggSpec_AggSpecMin)(nil),                                        // 60: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
+	(*AggSpec_AggSpecSum)(nil),                                        // 61: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
+	(*AggSpec_AggSpecAvg)(nil),                                        // 62: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
+	(*AggSpec_AggSpecSortedColumn)(nil),                               // 63: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
+	(*AggSpec_AggSpecSorted)(nil),                                     // 64: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	(*Aggregation_AggregationColumns)(nil),                            // 65: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
+	(*Aggregation_AggregationCount)(nil),                              // 66: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
+	(*Aggregation_AggregationCountWhere)(nil),                         // 67: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
+	nil, // 68: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
 }
 var file_backplane_backplane_proto_depIdxs = []int32{
-	3,  // 0: io.deephaven.proto.backplane.grpc.TypedTicket.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 1: io.deephaven.proto.backplane.grpc.TableReference.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	41, // 2: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
-	42, // 3: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
-	3,  // 4: io.deephaven.proto.backplane.grpc.ReleaseRequest.id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 5: io.deephaven.proto.backplane.grpc.ExportRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 6: io.deephaven.proto.backplane.grpc.ExportRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 7: io.deephaven.proto.backplane.grpc.PublishRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 8: io.deephaven.proto.backplane.grpc.PublishRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 9: io.deephaven.proto.backplane.grpc.ExportNotification.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	0,  // 10: io.deephaven.proto.backplane.grpc.ExportNotification.export_state:type_name -> io.deephaven.proto.backplane.grpc.ExportNotification.State
-	5,  // 11: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse.result_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	5,  // 12: io.deephaven.proto.backplane.grpc.FetchTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	3,  // 13: io.deephaven.proto.backplane.grpc.FetchTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 14: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 15: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	3,  // 16: io.deephaven.proto.backplane.grpc.DropColumnsRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 17: io.deephaven.proto.backplane.grpc.DropColumnsRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	3,  // 18: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 19: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	3,  // 20: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 21: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	1,  // 22: io.deephaven.proto.backplane.grpc.SortDescriptor.direction:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
-	3,  // 23: io.deephaven.proto.backplane.grpc.SortTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 24: io.deephaven.proto.backplane.grpc.SortTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	27, // 25: io.deephaven.proto.backplane.grpc.SortTableRequest.sorts:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor
-	3,  // 26: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 27: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	5,  // 28: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	3,  // 29: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	5,  // 30: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.source_table_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	43, // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.kind:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
-	3,  // 32: io.deephaven.proto.backplane.grpc.AddTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 33: io.deephaven.proto.backplane.grpc.AddTableRequest.table_to_add:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 34: io.deephaven.proto.backplane.grpc.DeleteTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	3,  // 35: io.deephaven.proto.backplane.grpc.DeleteTableRequest.table_to_remove:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	37, // 36: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.created:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	37, // 37: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.updated:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	37, // 38: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.removed:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	4,  // 39: io.deephaven.proto.backplane.grpc.FieldInfo.typed_ticket:type_name -> io.deephaven.proto.backplane.grpc.TypedTicket
-	39, // 40: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata.input_table_metadata:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata
-	47, // 41: io.deephaven.proto.backplane.grpc.InputTableMetadata.column_info:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
-	2,  // 42: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.kind:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
-	10, // 43: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
-	10, // 44: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
-	44, // 45: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_append_only:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
-	45, // 46: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_key_backed:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
-	46, // 47: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.blink:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
-	40, // 48: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry.value:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo
-	6,  // 49: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:input_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
-	7,  // 50: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:input_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
-	11, // 51: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:input_type -> io.deephaven.proto.backplane.grpc.HandshakeRequest
-	13, // 52: io.deephaven.proto.backplane.grpc.SessionService.Release:input_type -> io.deephaven.proto.backplane.grpc.ReleaseRequest
-	15, // 53: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:input_type -> io.deephaven.proto.backplane.grpc.ExportRequest
-	17, // 54: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:input_type -> io.deephaven.proto.backplane.grpc.PublishRequest
-	19, // 55: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:input_type -> io.deephaven.proto.backplane.grpc.ExportNotificationRequest
-	3,  // 56: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:input_type -> io.deephaven.proto.backplane.grpc.Ticket
-	22, // 57: io.deephaven.proto.backplane.grpc.TableService.FetchTable:input_type -> io.deephaven.proto.backplane.grpc.FetchTableRequest
-	24, // 58: io.deephaven.proto.backplane.grpc.TableService.DropColumns:input_type -> io.deephaven.proto.backplane.grpc.DropColumnsRequest
-	23, // 59: io.deephaven.proto.backplane.grpc.TableService.Update:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	23, // 60: io.deephaven.proto.backplane.grpc.TableService.View:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	25, // 61: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:input_type -> io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
-	28, // 62: io.deephaven.proto.backplane.grpc.TableService.Sort:input_type -> io.deephaven.proto.backplane.grpc.SortTableRequest
-	26, // 63: io.deephaven.proto.backplane.grpc.TableService.Head:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	26, // 64: io.deephaven.proto.backplane.grpc.TableService.Tail:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	29, // 65: io.deephaven.proto.backplane.grpc.TableService.AjTables:input_type -> io.deephaven.proto.backplane.grpc.AjRajTablesRequest
-	30, // 66: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:input_type -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest
-	31, // 67: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:input_type -> io.deephaven.proto.backplane.grpc.AddTableRequest
-	33, // 68: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:input_type -> io.deephaven.proto.backplane.grpc.DeleteTableRequest
-	35, // 69: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:input_type -> io.deephaven.proto.backplane.grpc.ListFieldsRequest
-	8,  // 70: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:output_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
-	9,  // 71: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:output_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
-	12, // 72: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:output_type -> io.deephaven.proto.backplane.grpc.CloseSessionResponse
-	14, // 73: io.deephaven.proto.backplane.grpc.SessionService.Release:output_type -> io.deephaven.proto.backplane.grpc.ReleaseResponse
-	16, // 74: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:output_type -> io.deephaven.proto.backplane.grpc.ExportResponse
-	18, // 75: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:output_type -> io.deephaven.proto.backplane.grpc.PublishResponse
-	20, // 76: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:output_type -> io.deephaven.proto.backplane.grpc.ExportNotification
-	21, // 77: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 78: io.deephaven.proto.backplane.grpc.TableService.FetchTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 79: io.deephaven.proto.backplane.grpc.TableService.DropColumns:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 80: io.deephaven.proto.backplane.grpc.TableService.Update:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 81: io.deephaven.proto.backplane.grpc.TableService.View:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 82: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 83: io.deephaven.proto.backplane.grpc.TableService.Sort:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 84: io.deephaven.proto.backplane.grpc.TableService.Head:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 85: io.deephaven.proto.backplane.grpc.TableService.Tail:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 86: io.deephaven.proto.backplane.grpc.TableService.AjTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	21, // 87: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	32, // 88: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:output_type -> io.deephaven.proto.backplane.grpc.AddTableResponse
-	34, // 89: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:output_type -> io.deephaven.proto.backplane.grpc.DeleteTableResponse
-	36, // 90: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:output_type -> io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
-	70, // [70:91] is the sub-list for method output_type
-	49, // [49:70] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	4,   // 0: io.deephaven.proto.backplane.grpc.TypedTicket.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 1: io.deephaven.proto.backplane.grpc.TableReference.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	49,  // 2: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
+	50,  // 3: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
+	4,   // 4: io.deephaven.proto.backplane.grpc.ReleaseRequest.id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 5: io.deephaven.proto.backplane.grpc.ExportRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 6: io.deephaven.proto.backplane.grpc.ExportRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 7: io.deephaven.proto.backplane.grpc.PublishRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 8: io.deephaven.proto.backplane.grpc.PublishRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 9: io.deephaven.proto.backplane.grpc.ExportNotification.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	0,   // 10: io.deephaven.proto.backplane.grpc.ExportNotification.export_state:type_name -> io.deephaven.proto.backplane.grpc.ExportNotification.State
+	6,   // 11: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse.result_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 12: io.deephaven.proto.backplane.grpc.FetchTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 13: io.deephaven.proto.backplane.grpc.FetchTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 14: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 15: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 16: io.deephaven.proto.backplane.grpc.DropColumnsRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 17: io.deephaven.proto.backplane.grpc.DropColumnsRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 18: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 19: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 20: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 21: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	1,   // 22: io.deephaven.proto.backplane.grpc.SortDescriptor.direction:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
+	4,   // 23: io.deephaven.proto.backplane.grpc.SortTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 24: io.deephaven.proto.backplane.grpc.SortTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	28,  // 25: io.deephaven.proto.backplane.grpc.SortTableRequest.sorts:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor
+	4,   // 26: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 27: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 28: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 29: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 30: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.source_table_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	51,  // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.kind:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
+	4,   // 32: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 33: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 34: io.deephaven.proto.backplane.grpc.MergeTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 35: io.deephaven.proto.backplane.grpc.MergeTablesRequest.source_ids:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 36: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 37: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 38: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	2,   // 39: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.join_type:type_name -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.JoinType
+	4,   // 40: io.deephaven.proto.backplane.grpc.WhereInRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 41: io.deephaven.proto.backplane.grpc.WhereInRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 42: io.deephaven.proto.backplane.grpc.WhereInRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	62,  // 43: io.deephaven.proto.backplane.grpc.AggSpec.avg:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
+	55,  // 44: io.deephaven.proto.backplane.grpc.AggSpec.count_distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
+	56,  // 45: io.deephaven.proto.backplane.grpc.AggSpec.distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
+	57,  // 46: io.deephaven.proto.backplane.grpc.AggSpec.first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
+	58,  // 47: io.deephaven.proto.backplane.grpc.AggSpec.last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
+	59,  // 48: io.deephaven.proto.backplane.grpc.AggSpec.max:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
+	60,  // 49: io.deephaven.proto.backplane.grpc.AggSpec.min:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
+	64,  // 50: io.deephaven.proto.backplane.grpc.AggSpec.sorted_first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	64,  // 51: io.deephaven.proto.backplane.grpc.AggSpec.sorted_last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	61,  // 52: io.deephaven.proto.backplane.grpc.AggSpec.sum:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
+	65,  // 53: io.deephaven.proto.backplane.grpc.Aggregation.columns:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
+	66,  // 54: io.deephaven.proto.backplane.grpc.Aggregation.count:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
+	67,  // 55: io.deephaven.proto.backplane.grpc.Aggregation.count_where:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
+	4,   // 56: io.deephaven.proto.backplane.grpc.AggregateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 57: io.deephaven.proto.backplane.grpc.AggregateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 58: io.deephaven.proto.backplane.grpc.AggregateRequest.initial_groups_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	37,  // 59: io.deephaven.proto.backplane.grpc.AggregateRequest.aggregations:type_name -> io.deephaven.proto.backplane.grpc.Aggregation
+	4,   // 60: io.deephaven.proto.backplane.grpc.AddTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 61: io.deephaven.proto.backplane.grpc.AddTableRequest.table_to_add:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 62: io.deephaven.proto.backplane.grpc.DeleteTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 63: io.deephaven.proto.backplane.grpc.DeleteTableRequest.table_to_remove:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	45,  // 64: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.created:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	45,  // 65: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.updated:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	45,  // 66: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.removed:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	5,   // 67: io.deephaven.proto.backplane.grpc.FieldInfo.typed_ticket:type_name -> io.deephaven.proto.backplane.grpc.TypedTicket
+	47,  // 68: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata.input_table_metadata:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata
+	68,  // 69: io.deephaven.proto.backplane.grpc.InputTableMetadata.column_info:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
+	3,   // 70: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.kind:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
+	11,  // 71: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
+	11,  // 72: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
+	52,  // 73: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_append_only:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
+	53,  // 74: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_key_backed:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
+	54,  // 75: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.blink:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
+	63,  // 76: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted.columns:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
+	36,  // 77: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns.spec:type_name -> io.deephaven.proto.backplane.grpc.AggSpec
+	48,  // 78: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry.value:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo
+	7,   // 79: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:input_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
+	8,   // 80: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:input_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
+	12,  // 81: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:input_type -> io.deephaven.proto.backplane.grpc.HandshakeRequest
+	14,  // 82: io.deephaven.proto.backplane.grpc.SessionService.Release:input_type -> io.deephaven.proto.backplane.grpc.ReleaseRequest
+	16,  // 83: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:input_type -> io.deephaven.proto.backplane.grpc.ExportRequest
+	18,  // 84: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:input_type -> io.deephaven.proto.backplane.grpc.PublishRequest
+	20,  // 85: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:input_type -> io.deephaven.proto.backplane.grpc.ExportNotificationRequest
+	4,   // 86: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:input_type -> io.deephaven.proto.backplane.grpc.Ticket
+	23,  // 87: io.deephaven.proto.backplane.grpc.TableService.FetchTable:input_type -> io.deephaven.proto.backplane.grpc.FetchTableRequest
+	25,  // 88: io.deephaven.proto.backplane.grpc.TableService.DropColumns:input_type -> io.deephaven.proto.backplane.grpc.DropColumnsRequest
+	24,  // 89: io.deephaven.proto.backplane.grpc.TableService.Update:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	24,  // 90: io.deephaven.proto.backplane.grpc.TableService.View:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	26,  // 91: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:input_type -> io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
+	29,  // 92: io.deephaven.proto.backplane.grpc.TableService.Sort:input_type -> io.deephaven.proto.backplane.grpc.SortTableRequest
+	27,  // 93: io.deephaven.proto.backplane.grpc.TableService.Head:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	27,  // 94: io.deephaven.proto.backplane.grpc.TableService.Tail:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	30,  // 95: io.deephaven.proto.backplane.grpc.TableService.AjTables:input_type -> io.deephaven.proto.backplane.grpc.AjRajTablesRequest
+	31,  // 96: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:input_type -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest
+	24,  // 97: io.deephaven.proto.backplane.grpc.TableService.UpdateView:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	32,  // 98: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:input_type -> io.deephaven.proto.backplane.grpc.SelectDistinctRequest
+	33,  // 99: io.deephaven.proto.backplane.grpc.TableService.MergeTables:input_type -> io.deephaven.proto.backplane.grpc.MergeTablesRequest
+	34,  // 100: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:input_type -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
+	35,  // 101: io.deephaven.proto.backplane.grpc.TableService.WhereIn:input_type -> io.deephaven.proto.backplane.grpc.WhereInRequest
+	38,  // 102: io.deephaven.proto.backplane.grpc.TableService.Aggregate:input_type -> io.deephaven.proto.backplane.grpc.AggregateRequest
+	39,  // 103: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:input_type -> io.deephaven.proto.backplane.grpc.AddTableRequest
+	41,  // 104: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:input_type -> io.deephaven.proto.backplane.grpc.DeleteTableRequest
+	43,  // 105: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:input_type -> io.deephaven.proto.backplane.grpc.ListFieldsRequest
+	9,   // 106: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:output_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
+	10,  // 107: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:output_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
+	13,  // 108: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:output_type -> io.deephaven.proto.backplane.grpc.CloseSessionResponse
+	15,  // 109: io.deephaven.proto.backplane.grpc.SessionService.Release:output_type -> io.deephaven.proto.backplane.grpc.ReleaseResponse
+	17,  // 110: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:output_type -> io.deephaven.proto.backplane.grpc.ExportResponse
+	19,  // 111: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:output_type -> io.deephaven.proto.backplane.grpc.PublishResponse
+	21,  // 112: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:output_type -> io.deephaven.proto.backplane.grpc.ExportNotification
+	22,  // 113: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 114: io.deephaven.proto.backplane.grpc.TableService.FetchTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 115: io.deephaven.proto.backplane.grpc.TableService.DropColumns:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 116: io.deephaven.proto.backplane.grpc.TableService.Update:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 117: io.deephaven.proto.backplane.grpc.TableService.View:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 118: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 119: io.deephaven.proto.backplane.grpc.TableService.Sort:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 120: io.deephaven.proto.backplane.grpc.TableService.Head:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 121: io.deephaven.proto.backplane.grpc.TableService.Tail:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 122: io.deephaven.proto.backplane.grpc.TableService.AjTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 123: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 124: io.deephaven.proto.backplane.grpc.TableService.UpdateView:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 125: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 126: io.deephaven.proto.backplane.grpc.TableService.MergeTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 127: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 128: io.deephaven.proto.backplane.grpc.TableService.WhereIn:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 129: io.deephaven.proto.backplane.grpc.TableService.Aggregate:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	40,  // 130: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:output_type -> io.deephaven.proto.backplane.grpc.AddTableResponse
+	42,  // 131: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:output_type -> io.deephaven.proto.backplane.grpc.DeleteTableResponse
+	44,  // 132: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:output_type -> io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
+	106, // [106:133] is the sub-list for method output_type
+	79,  // [79:106] is the sub-list for method input_type
+	79,  // [79:79] is the sub-list for extension type_name
+	79,  // [79:79] is the sub-list for extension extendee
+	0,   // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_backplane_backplane_proto_init() }
@@ -2816,7 +4243,24 @@ func file_backplane_backplane_proto_init() {
 		(*CreateInputTableRequest_SourceTableId)(nil),
 		(*CreateInputTableRequest_Schema)(nil),
 	}
-	file_backplane_backplane_proto_msgTypes[40].OneofWrappers = []any{
+	file_backplane_backplane_proto_msgTypes[32].OneofWrappers = []any{
+		(*AggSpec_Avg)(nil),
+		(*AggSpec_CountDistinct)(nil),
+		(*AggSpec_Distinct)(nil),
+		(*AggSpec_First)(nil),
+		(*AggSpec_Last)(nil),
+		(*AggSpec_Max)(nil),
+		(*AggSpec_Min)(nil),
+		(*AggSpec_SortedFirst)(nil),
+		(*AggSpec_SortedLast)(nil),
+		(*AggSpec_Sum)(nil),
+	}
+	file_backplane_backplane_proto_msgTypes[33].OneofWrappers = []any{
+		(*Aggregation_Columns)(nil),
+		(*Aggregation_Count)(nil),
+		(*Aggregation_CountWhere)(nil),
+	}
+	file_backplane_backplane_proto_msgTypes[47].OneofWrappers = []any{
 		(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly_)(nil),
 		(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked_)(nil),
 		(*CreateInputTableRequest_InputTableKind_Blink_)(nil),
@@ -2826,8 +4270,8 @@ func file_backplane_backplane_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_backplane_proto_rawDesc), len(file_backplane_backplane_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   45,
+			NumEnums:      4,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -434,6 +434,12 @@ const (
 	TableService_Tail_FullMethodName                             = "/io.deephaven.proto.backplane.grpc.TableService/Tail"
 	TableService_AjTables_FullMethodName                         = "/io.deephaven.proto.backplane.grpc.TableService/AjTables"
 	TableService_CreateInputTable_FullMethodName                 = "/io.deephaven.proto.backplane.grpc.TableService/CreateInputTable"
+	TableService_UpdateView_FullMethodName                       = "/io.deephaven.proto.backplane.grpc.TableService/UpdateView"
+	TableService_SelectDistinct_FullMethodName                   = "/io.deephaven.proto.backplane.grpc.TableService/SelectDistinct"
+	TableService_MergeTables_FullMethodName                      = "/io.deephaven.proto.backplane.grpc.TableService/MergeTables"
+	TableService_NaturalJoinTables_FullMethodName                = "/io.deephaven.proto.backplane.grpc.TableService/NaturalJoinTables"
+	TableService_WhereIn_FullMethodName                          = "/io.deephaven.proto.backplane.grpc.TableService/WhereIn"
+	TableService_Aggregate_FullMethodName                        = "/io.deephaven.proto.backplane.grpc.TableService/Aggregate"
 )
 
 // TableServiceClient is the client API for TableService service.
@@ -451,6 +457,12 @@ type TableServiceClient interface {
 	Tail(ctx context.Context, in *HeadOrTailRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 	AjTables(ctx context.Context, in *AjRajTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 	CreateInputTable(ctx context.Context, in *CreateInputTableRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	UpdateView(ctx context.Context, in *SelectOrUpdateRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	SelectDistinct(ctx context.Context, in *SelectDistinctRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	MergeTables(ctx context.Context, in *MergeTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	NaturalJoinTables(ctx context.Context, in *NaturalJoinTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	WhereIn(ctx context.Context, in *WhereInRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	Aggregate(ctx context.Context, in *AggregateRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 }
 
 type tableServiceClient struct {
@@ -571,6 +583,66 @@ func (c *tableServiceClient) CreateInputTable(ctx context.Context, in *CreateInp
 	return out, nil
 }
 
+func (c *tableServiceClient) UpdateView(ctx context.Context, in *SelectOrUpdateRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_UpdateView_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableServiceClient) SelectDistinct(ctx context.Context, in *SelectDistinctRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_SelectDistinct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableServiceClient) MergeTables(ctx context.Context, in *MergeTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_MergeTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableServiceClient) NaturalJoinTables(ctx context.Context, in *NaturalJoinTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_NaturalJoinTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableServiceClient) WhereIn(ctx context.Context, in *WhereInRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_WhereIn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tableServiceClient) Aggregate(ctx context.Context, in *AggregateRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_Aggregate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TableServiceServer is the server API for TableService service.
 // All implementations must embed UnimplementedTableServiceServer
 // for forward compatibility.
@@ -586,6 +658,12 @@ type TableServiceServer interface {
 	Tail(context.Context, *HeadOrTailRequest) (*ExportedTableCreationResponse, error)
 	AjTables(context.Context, *AjRajTablesRequest) (*ExportedTableCreationResponse, error)
 	CreateInputTable(context.Context, *CreateInputTableRequest) (*ExportedTableCreationResponse, error)
+	UpdateView(context.Context, *SelectOrUpdateRequest) (*ExportedTableCreationResponse, error)
+	SelectDistinct(context.Context, *SelectDistinctRequest) (*ExportedTableCreationResponse, error)
+	MergeTables(context.Context, *MergeTablesRequest) (*ExportedTableCreationResponse, error)
+	NaturalJoinTables(context.Context, *NaturalJoinTablesRequest) (*ExportedTableCreationResponse, error)
+	WhereIn(context.Context, *WhereInRequest) (*ExportedTableCreationResponse, error)
+	Aggregate(context.Context, *AggregateRequest) (*ExportedTableCreationResponse, error)
 	mustEmbedUnimplementedTableServiceServer()
 }
 
@@ -628,6 +706,24 @@ func (UnimplementedTableServiceServer) AjTables(context.Context, *AjRajTablesReq
 }
 func (UnimplementedTableServiceServer) CreateInputTable(context.Context, *CreateInputTableRequest) (*ExportedTableCreationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateInputTable not implemented")
+}
+func (UnimplementedTableServiceServer) UpdateView(context.Context, *SelectOrUpdateRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateView not implemented")
+}
+func (UnimplementedTableServiceServer) SelectDistinct(context.Context, *SelectDistinctRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SelectDistinct not implemented")
+}
+func (UnimplementedTableServiceServer) MergeTables(context.Context, *MergeTablesRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeTables not implemented")
+}
+func (UnimplementedTableServiceServer) NaturalJoinTables(context.Context, *NaturalJoinTablesRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NaturalJoinTables not implemented")
+}
+func (UnimplementedTableServiceServer) WhereIn(context.Context, *WhereInRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhereIn not implemented")
+}
+func (UnimplementedTableServiceServer) Aggregate(context.Context, *AggregateRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Aggregate not implemented")
 }
 func (UnimplementedTableServiceServer) mustEmbedUnimplementedTableServiceServer() {}
 func (UnimplementedTableServiceServer) testEmbeddedByValue()                      {}
@@ -848,6 +944,114 @@ func _TableService_CreateInputTable_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TableService_UpdateView_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SelectOrUpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).UpdateView(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_UpdateView_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).UpdateView(ctx, req.(*SelectOrUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TableService_SelectDistinct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SelectDistinctRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).SelectDistinct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_SelectDistinct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).SelectDistinct(ctx, req.(*SelectDistinctRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TableService_MergeTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).MergeTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_MergeTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).MergeTables(ctx, req.(*MergeTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TableService_NaturalJoinTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NaturalJoinTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).NaturalJoinTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_NaturalJoinTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).NaturalJoinTables(ctx, req.(*NaturalJoinTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TableService_WhereIn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhereInRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).WhereIn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_WhereIn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).WhereIn(ctx, req.(*WhereInRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TableService_Aggregate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AggregateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).Aggregate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_Aggregate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).Aggregate(ctx, req.(*AggregateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TableService_ServiceDesc is the grpc.ServiceDesc for TableService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -898,6 +1102,30 @@ var TableService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateInputTable",
 			Handler:    _TableService_CreateInputTable_Handler,
+		},
+		{
+			MethodName: "UpdateView",
+			Handler:    _TableService_UpdateView_Handler,
+		},
+		{
+			MethodName: "SelectDistinct",
+			Handler:    _TableService_SelectDistinct_Handler,
+		},
+		{
+			MethodName: "MergeTables",
+			Handler:    _TableService_MergeTables_Handler,
+		},
+		{
+			MethodName: "NaturalJoinTables",
+			Handler:    _TableService_NaturalJoinTables_Handler,
+		},
+		{
+			MethodName: "WhereIn",
+			Handler:    _TableService_WhereIn_Handler,
+		},
+		{
+			MethodName: "Aggregate",
+			Handler:    _TableService_Aggregate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
