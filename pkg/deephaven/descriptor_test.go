@@ -8,9 +8,9 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
 	pb "github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven/internal/backplane"
 	consolepb "github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven/internal/console"
-	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
 )
 
 // Our .proto files describe a subset of Deephaven's protocol under
