@@ -2,11 +2,14 @@ package journal
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +29,8 @@ const (
 	watermarkFile = "delivered"
 	watermarkTmp  = watermarkFile + ".tmp"
 	watermarkSize = 8 + 4
+	idFile        = "id"
+	idTmp         = idFile + ".tmp"
 )
 
 // castagnoli is computed once and only read afterwards.
@@ -204,4 +209,55 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// loadID reads the journal's identity from its "id" file, making the file
+// (temporary file, fsync, rename, directory sync) when it is missing or
+// damaged. A new identity only costs a resend of the retained history.
+func (j *Journal) loadID() (string, error) {
+	dir := j.dir
+	path := filepath.Join(dir, idFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); validID(id) {
+			return id, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("journal: read id: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("journal: make id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	tmp := filepath.Join(dir, idTmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return "", fmt.Errorf("journal: write id: %w", err)
+	}
+	_, err = f.WriteString(id + "\n")
+	if err == nil {
+		err = j.fsync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = j.syncDir()
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("journal: write id: %w", err)
+	}
+	return id, nil
+}
+
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
 }

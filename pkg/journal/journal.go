@@ -9,14 +9,18 @@
 // server that restarted with empty tables can be refilled with
 // Replay(0, ...). [Journal.MarkDelivered] moves a persistent delivery
 // watermark; Replay(Delivered()+1, ...) yields what still has to be sent.
+// [Journal.Rewind] moves it back before the oldest retained record, durably,
+// so that a resend of the whole history that is cut short by a crash
+// resumes where it stopped instead of being forgotten.
 // Delivery is at least once: after a crash, a lost watermark or a failed
 // Append that still reached the disk, records may be sent twice.
 //
 // # On-disk format
 //
 // The directory holds segment files named "%020d.seg" after the sequence
-// number of their first record, and a file "delivered" with the delivery
-// watermark. A segment is a sequence of records, each
+// number of their first record, a file "delivered" with the delivery
+// watermark, and a file "id" with the journal's identity (32 hex digits and
+// a newline, made once when the directory is first opened). A segment is a sequence of records, each
 //
 //	length  uint32  payload length in bytes, at most MaxRecordSize
 //	crc     uint32  CRC-32 (Castagnoli) of seq, time and payload
@@ -178,6 +182,8 @@ type Journal struct {
 	markMu sync.Mutex // serializes MarkDelivered (one watermark temp file)
 	retMu  sync.Mutex // serializes retention (segment deletion)
 
+	id string // the journal's identity, from the file "id"
+
 	mu        sync.Mutex // guards the fields below
 	closed    bool
 	segs      []segment // oldest first; the last one is active
@@ -221,6 +227,9 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 				j.metrics.unregister(reg)
 			}
 		}()
+	}
+	if j.id, err = j.loadID(); err != nil {
+		return nil, err
 	}
 	if err := j.load(); err != nil {
 		if j.w.f != nil {
@@ -626,6 +635,49 @@ func (j *Journal) MarkDelivered(upTo uint64) error {
 	j.retain(0)
 	return nil
 }
+
+// Rewind moves the delivery watermark back to just before the oldest
+// retained record, so that every retained record counts as undelivered:
+// Replay(Delivered()+1, ...) then yields the whole retained history, and
+// retention keeps all of it until it is delivered again. It is persisted
+// before Rewind returns, so a crash during the resend that follows resumes
+// it. It returns the new watermark; with no retained record it changes
+// nothing. On error the watermark is unchanged in memory.
+func (j *Journal) Rewind() (uint64, error) {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return 0, ErrClosed
+	}
+	j.ops.Add(1)
+	j.mu.Unlock()
+	defer j.ops.Done()
+
+	j.markMu.Lock()
+	defer j.markMu.Unlock()
+	// No segment may go between choosing the new watermark and setting it.
+	j.retMu.Lock()
+	defer j.retMu.Unlock()
+	st := j.Stats()
+	if st.FirstSeq == 0 || st.FirstSeq-1 >= st.Delivered {
+		return st.Delivered, nil
+	}
+	to := st.FirstSeq - 1
+	if err := j.writeWatermark(to); err != nil {
+		return st.Delivered, fmt.Errorf("journal: rewind delivery watermark to %d: %w", to, err)
+	}
+	j.mu.Lock()
+	j.delivered = to
+	j.updateGaugesLocked()
+	j.mu.Unlock()
+	j.logger.Info("Journal delivery watermark moved back: the retained history counts as undelivered", "from", st.Delivered, "to", to)
+	return to, nil
+}
+
+// ID returns the journal's identity: 32 random hex digits made when the
+// directory was first opened and kept in it, so a process reopening the
+// directory has the same ID. Deliveries are recorded against it.
+func (j *Journal) ID() string { return j.id }
 
 // Delivered returns the delivery watermark: every record up to it was
 // delivered. It is 0 when nothing was (or the watermark was lost).

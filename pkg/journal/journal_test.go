@@ -458,3 +458,85 @@ func TestIOErrorIsSticky(t *testing.T) {
 		t.Errorf("Delivered = %d, want 3", got)
 	}
 }
+
+// Rewind makes the whole retained history undelivered, durably: a process
+// that dies during the resend reopens with the rewound watermark, and
+// retention keeps what is to be resent even when it is expired.
+func TestRewindIsDurableAndHoldsRetention(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4 * recSize, MaxAge: time.Hour, Now: clk.Now}
+	j, _ := open(t, dir, opts)
+	appendSeqs(t, j, 1, 8)
+	if err := j.MarkDelivered(8); err != nil {
+		t.Fatal(err)
+	}
+	// Segments 1-4 and 5-8 are delivered and expire: retention drops them.
+	clk.Advance(2 * time.Hour)
+	appendSeqs(t, j, 9, 21)
+	if err := j.MarkDelivered(20); err != nil {
+		t.Fatal(err)
+	}
+	st := j.Stats()
+	if st.FirstSeq != 9 || st.Delivered != 20 {
+		t.Fatalf("before rewind: %+v, want FirstSeq 9, Delivered 20", st)
+	}
+	to, err := j.Rewind()
+	if err != nil || to != 8 || j.Delivered() != 8 {
+		t.Fatalf("Rewind = %d, %v; Delivered %d; want 8", to, err, j.Delivered())
+	}
+	// Expired but undelivered again: retention must keep them.
+	clk.Advance(2 * time.Hour)
+	appendSeqs(t, j, 22, 22)
+	checkRecords(t, j, j.Delivered()+1, seqRange(9, 22)...)
+
+	// The resend delivers 9..12, then the process dies.
+	if err := j.MarkDelivered(12); err != nil {
+		t.Fatal(err)
+	}
+	id := j.ID()
+	j.Close()
+	j2, _ := open(t, dir, opts)
+	if j2.Delivered() != 12 {
+		t.Fatalf("after reopen Delivered = %d, want 12 (the resend resumes)", j2.Delivered())
+	}
+	if j2.ID() != id || !validID(id) {
+		t.Fatalf("ID after reopen = %q, want %q", j2.ID(), id)
+	}
+	checkRecords(t, j2, j2.Delivered()+1, seqRange(13, 22)...)
+
+	// Delivered and expired again, retention drops all but the active
+	// segment (21-22); a rewind goes back to before it, and a repeated one
+	// does not move.
+	if err := j2.MarkDelivered(22); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := j2.Rewind(); err != nil || to != 20 {
+		t.Fatalf("second Rewind = %d, %v, want 20", to, err)
+	}
+	if to, err := j2.Rewind(); err != nil || to != 20 {
+		t.Fatalf("repeated Rewind = %d, %v, want 20", to, err)
+	}
+}
+
+// An empty journal has nothing to rewind; every directory gets its own ID,
+// and a damaged ID file is replaced.
+func TestRewindEmptyAndIDs(t *testing.T) {
+	d1, d2 := t.TempDir(), t.TempDir()
+	j1, _ := open(t, d1, Options{})
+	j2, _ := open(t, d2, Options{})
+	if to, err := j1.Rewind(); err != nil || to != 0 {
+		t.Fatalf("Rewind of an empty journal = %d, %v", to, err)
+	}
+	if j1.ID() == j2.ID() || !validID(j1.ID()) || !validID(j2.ID()) {
+		t.Fatalf("IDs %q and %q", j1.ID(), j2.ID())
+	}
+	j1.Close()
+	if err := os.WriteFile(filepath.Join(d1, idFile), []byte("not an id\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	j3, _ := open(t, d1, Options{})
+	if !validID(j3.ID()) || j3.ID() == j1.ID() {
+		t.Fatalf("ID after damage = %q", j3.ID())
+	}
+}

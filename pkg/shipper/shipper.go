@@ -7,6 +7,35 @@
 // whole retained history is sent again. The alerts table is key-backed, so a
 // row sent twice replaces itself instead of adding a second one.
 //
+// # Invariant
+//
+// Every journal record at or below the journal's delivery watermark is in
+// the alerts table of the Deephaven that holds this journal's checkpoint
+// row (the bridge keeps one per journal and alerts table in Deephaven, see
+// pkg/tables). Three rules keep it true across crashes of the
+// bridge, of Deephaven, or of both, at any moment:
+//
+//  1. The watermark moves forward only after Deliver returned nil for every
+//     record up to it, and only if no resend began in between (a delivery
+//     that started before [Shipper.ResendHistory] does not move it).
+//  2. Before a Deephaven without this journal's checkpoint gets any journaled
+//     row, the watermark is moved back before the oldest retained record
+//     and that is fsynced (ResendHistory); only then is the checkpoint
+//     written into that Deephaven.
+//  3. The resend is ordinary delivery from the watermark: it needs no memory
+//     of having been started. A crash at any point resumes it from the
+//     watermark, and a Deephaven that restarts again lacks the checkpoint
+//     and gets a new resend.
+//
+// Deephaven holding the checkpoint but not everything below the watermark
+// would take a change to its tables behind the bridge's back; emptiness of
+// the table is not used as a signal, because a partial resend, or rows
+// written by another bridge, make an incomplete table look complete.
+//
+// Records dropped by the journal's bounds (journal.max_bytes, max_age; only
+// delivered records are ever dropped) cannot be resent: if Deephaven loses
+// them afterwards, they are gone from it.
+//
 // Data flow: webhook → WriteAlerts → journal (fsync) → 2xx … Run → Deliver → Deephaven.
 package shipper
 
@@ -53,8 +82,11 @@ type Shipper struct {
 
 	wake chan struct{}
 
-	mu        sync.Mutex
-	reloadAll bool // the next delivery starts at the oldest retained record
+	// mu orders watermark moves: MarkDelivered after a delivery and the
+	// rewind of ResendHistory. epoch counts resends; a delivery started in
+	// an older epoch does not move the watermark.
+	mu    sync.Mutex
+	epoch uint64
 
 	delivered, failures, reloads prometheus.Counter
 }
@@ -135,14 +167,27 @@ func (s *Shipper) poke() {
 	}
 }
 
-// ReloadHistory asks for the whole retained history to be delivered again,
-// e.g. because Deephaven came back with empty tables.
-func (s *Shipper) ReloadHistory() {
+// ResendHistory makes the whole retained history undelivered again and
+// wakes Run to send it, e.g. because Deephaven came back without the
+// bridge's rows. The decision is durable before ResendHistory returns (the
+// journal's watermark is moved back and fsynced), so a crash during the
+// resend resumes it. A delivery in flight when it is called still reaches
+// Deephaven but no longer moves the watermark.
+func (s *Shipper) ResendHistory() error {
 	s.mu.Lock()
-	s.reloadAll = true
+	s.epoch++
+	st := s.j.Stats()
+	to, err := s.j.Rewind()
 	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("shipper: resend history: %w", err)
+	}
 	s.reloads.Inc()
+	if st.FirstSeq > 0 {
+		s.logger.Info("Sending the retained alert history to Deephaven again", "records", st.LastSeq-to, "from_seq", to+1)
+	}
 	s.poke()
+	return nil
 }
 
 // Pending returns how many journaled rows are not yet delivered.
@@ -206,27 +251,14 @@ func (s *Shipper) Flush(ctx context.Context) error {
 	return s.deliverAll(ctx)
 }
 
-// deliverAll sends batches until nothing is pending.
+// deliverAll sends batches from the watermark on until nothing is pending.
 func (s *Shipper) deliverAll(ctx context.Context) error {
 	for {
-		s.mu.Lock()
-		all := s.reloadAll
-		s.mu.Unlock()
-		from := s.j.Delivered() + 1
-		if all {
-			from = 0
-			s.logger.Info("Sending the whole retained alert history to Deephaven", "records", s.j.Stats().LastSeq-s.j.Stats().FirstSeq+1)
-		}
-		n, err := s.deliverFrom(ctx, from, all)
+		moved, err := s.deliverBatch(ctx)
 		if err != nil {
 			return err
 		}
-		if all {
-			s.mu.Lock()
-			s.reloadAll = false
-			s.mu.Unlock()
-		}
-		if n == 0 || (!all && s.Pending() == 0) {
+		if !moved && s.Pending() == 0 {
 			return nil
 		}
 	}
@@ -235,49 +267,54 @@ func (s *Shipper) deliverAll(ctx context.Context) error {
 // errBatchFull stops a replay once a batch is full.
 var errBatchFull = errors.New("batch full")
 
-// deliverFrom sends the records from seq on in batches; with all it walks
-// the whole history, otherwise it stops after one batch.
-func (s *Shipper) deliverFrom(ctx context.Context, from uint64, all bool) (int, error) {
-	total := 0
-	for {
-		var batch []rows.AlertRow
-		var last uint64
-		err := s.j.Replay(from, func(seq uint64, _ time.Time, rec []byte) error {
-			var r rows.AlertRow
-			if err := json.Unmarshal(rec, &r); err != nil {
-				// A record that passed its checksum but does not decode was
-				// written by another version; skip it rather than block.
-				s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)
-			} else {
-				batch = append(batch, r)
-			}
-			last = seq
-			if len(batch) >= s.opts.MaxRows {
-				return errBatchFull
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errBatchFull) {
-			return total, fmt.Errorf("shipper: read journal: %w", err)
+// deliverBatch sends one batch of the records after the watermark and
+// moves the watermark past them, unless a resend began meanwhile. It
+// reports whether there was anything to send.
+func (s *Shipper) deliverBatch(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	epoch := s.epoch
+	from := s.j.Delivered() + 1
+	s.mu.Unlock()
+
+	var batch []rows.AlertRow
+	var last uint64
+	err := s.j.Replay(from, func(seq uint64, _ time.Time, rec []byte) error {
+		var r rows.AlertRow
+		if err := json.Unmarshal(rec, &r); err != nil {
+			// A record that passed its checksum but does not decode was
+			// written by another version; skip it rather than block.
+			s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)
+		} else {
+			batch = append(batch, r)
 		}
-		if last == 0 {
-			return total, nil
+		last = seq
+		if len(batch) >= s.opts.MaxRows {
+			return errBatchFull
 		}
-		if len(batch) > 0 {
-			if err := s.deliver(ctx, batch); err != nil {
-				return total, err
-			}
-			s.delivered.Add(float64(len(batch)))
-			total += len(batch)
-		}
-		if last > s.j.Delivered() {
-			if err := s.j.MarkDelivered(last); err != nil {
-				return total, fmt.Errorf("shipper: mark delivered: %w", err)
-			}
-		}
-		if !errors.Is(err, errBatchFull) || !all && total > 0 {
-			return total, nil
-		}
-		from = last + 1
+		return nil
+	})
+	if err != nil && !errors.Is(err, errBatchFull) {
+		return false, fmt.Errorf("shipper: read journal: %w", err)
 	}
+	if last == 0 {
+		return false, nil
+	}
+	if len(batch) > 0 {
+		if err := s.deliver(ctx, batch); err != nil {
+			return false, err
+		}
+		s.delivered.Add(float64(len(batch)))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		// A resend began while this batch was on its way: it may
+		// have landed in a Deephaven that lost everything before
+		// it, so the watermark stays where the resend put it.
+		return true, nil
+	}
+	if err := s.j.MarkDelivered(last); err != nil {
+		return false, fmt.Errorf("shipper: mark delivered: %w", err)
+	}
+	return true, nil
 }

@@ -117,10 +117,14 @@ func TestHistoryReloadAfterDeephavenLostItsTables(t *testing.T) {
 	}
 	waitFor(t, "delivery", func() bool { return f.size() == 30 })
 	f.wipe() // Deephaven restarted: in-memory tables are empty
-	s.ReloadHistory()
+	if err := s.ResendHistory(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "history reloaded", func() bool { return f.size() == 30 })
 	// Reloading twice adds nothing: the table is key-backed.
-	s.ReloadHistory()
+	if err := s.ResendHistory(); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(50 * time.Millisecond)
 	if f.size() != 30 {
 		t.Fatalf("%d rows after a second reload, want 30", f.size())
@@ -149,5 +153,116 @@ func TestFullJournalFallsBackToDirectWrite(t *testing.T) {
 	}
 	if _, ok := f.table[key(1000)]; !ok {
 		t.Fatal("direct write did not reach Deephaven")
+	}
+}
+
+// The data loss: Deephaven comes back empty, the resend starts, the
+// bridge dies after part of it. The restarted bridge must send the rest,
+// although Deephaven is no longer empty.
+func TestResendCutShortByACrashResumes(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
+	s, _, stop := setup(t, dir, f)
+	for i := 0; i < 40; i++ {
+		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "delivery", func() bool { return f.size() == 40 && s.Pending() == 0 })
+	stop()
+
+	// Deephaven restarts empty; a new shipper (on the same journal) starts
+	// the resend, and dies after two batches of 7.
+	f.wipe()
+	var mu sync.Mutex
+	batches := 0
+	crash := make(chan struct{})
+	dying := func(ctx context.Context, rs []rows.AlertRow) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if batches == 2 {
+			select {
+			case <-crash:
+			default:
+				close(crash)
+			}
+			return errors.New("the process is gone")
+		}
+		batches++
+		return f.add(ctx, rs)
+	}
+	j, err := journal.Open(dir, journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := New(j, dying, dying, Options{MaxRows: 7, MinBackoff: time.Hour}, nil, nil)
+	if err := s2.ResendHistory(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s2.Run(ctx); close(done) }()
+	<-crash
+	cancel()
+	<-done
+	j.Close()
+	if f.size() != 14 {
+		t.Fatalf("%d rows before the crash, want 14", f.size())
+	}
+
+	// The restarted bridge finds Deephaven not empty (and still holding
+	// its checkpoint), so it starts no new resend: the rest must come
+	// from the watermark alone.
+	s3, _, stop3 := setup(t, dir, f)
+	defer stop3()
+	waitFor(t, "the rest of the resend", func() bool { return f.size() == 40 && s3.Pending() == 0 })
+}
+
+// A batch that was on its way when a resend began may have landed in a
+// Deephaven that lost everything before it: it must not move the watermark
+// past the records the resend has to send.
+func TestDeliveryInFlightDuringResendDoesNotMoveTheWatermark(t *testing.T) {
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	blocking := func(ctx context.Context, rs []rows.AlertRow) error {
+		if len(rs) > 0 && rs[0].Fingerprint == row(10).Fingerprint {
+			once.Do(func() { close(entered); <-release })
+		}
+		return f.add(ctx, rs)
+	}
+	s := New(j, blocking, blocking, Options{MaxRows: 100, MinBackoff: time.Millisecond}, nil, nil)
+	for i := 0; i < 10; i++ {
+		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.deliverAll(context.Background()); err != nil || j.Delivered() != 10 {
+		t.Fatalf("first delivery: %v, watermark %d", err, j.Delivered())
+	}
+	if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(10)}); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.deliverAll(context.Background()) }()
+	<-entered
+	f.wipe() // Deephaven restarted while row 10 was on its way
+	if err := s.ResendHistory(); err != nil {
+		t.Fatal(err)
+	}
+	if j.Delivered() != 0 {
+		t.Fatalf("watermark after ResendHistory = %d, want 0", j.Delivered())
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if f.size() != 11 || j.Delivered() != 11 {
+		t.Fatalf("after the resend: %d rows, watermark %d; want 11 and 11", f.size(), j.Delivered())
 	}
 }
