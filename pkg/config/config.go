@@ -216,6 +216,10 @@ type JournalConfig struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxAge bounds the age of journaled rows. Default 168h.
 	MaxAge model.Duration `yaml:"max_age"`
+	// SegmentBytes is the size at which the journal starts a new segment
+	// file; whole segments are what retention deletes. Default 16 MiB; a
+	// value above max_bytes counts as max_bytes.
+	SegmentBytes int64 `yaml:"segment_bytes"`
 }
 
 // TablesConfig names the Deephaven tables. Names are identifiers
@@ -224,6 +228,10 @@ type TablesConfig struct {
 	Alerts  string `yaml:"alerts"`  // default "prometheus_alerts"
 	Metrics string `yaml:"metrics"` // default "prometheus_metrics"
 	Joined  string `yaml:"joined"`  // default "prometheus_alerts_metrics"
+	// Checkpoints records which bridges' history a Deephaven holds; it is
+	// how a restarted Deephaven is noticed. Default
+	// "prometheus_bridge_checkpoints"; bridges sharing a server share it.
+	Checkpoints string `yaml:"checkpoints"`
 }
 
 // defaults returns a Config holding every default. Parse decodes the file
@@ -251,13 +259,16 @@ func defaults() Config {
 			DedupCacheSize:        100000,
 		},
 		Journal: JournalConfig{
-			MaxBytes: 1 << 30,
-			MaxAge:   model.Duration(7 * 24 * time.Hour),
+			MaxBytes:     1 << 30,
+			MaxAge:       model.Duration(7 * 24 * time.Hour),
+			SegmentBytes: 16 << 20,
 		},
 		Tables: TablesConfig{
 			Alerts:  "prometheus_alerts",
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
+
+			Checkpoints: "prometheus_bridge_checkpoints",
 		},
 	}
 }

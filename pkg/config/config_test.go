@@ -138,11 +138,13 @@ func minimalWant() *Config {
 			RequestTimeout:        dur("30s"),
 			DedupCacheSize:        100000,
 		},
-		Journal: JournalConfig{MaxBytes: 1 << 30, MaxAge: dur("168h")},
+		Journal: JournalConfig{MaxBytes: 1 << 30, MaxAge: dur("168h"), SegmentBytes: 16 << 20},
 		Tables: TablesConfig{
 			Alerts:  "prometheus_alerts",
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
+
+			Checkpoints: "prometheus_bridge_checkpoints",
 		},
 	}
 }
@@ -199,8 +201,8 @@ func TestLoadGood(t *testing.T) {
 			DedupCacheSize:        50,
 			BearerTokenFile:       "/etc/bridge/webhook-token",
 		},
-		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h")},
-		Tables:  TablesConfig{Alerts: "a", Metrics: "m", Joined: "j"},
+		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
+		Tables:  TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Checkpoints: "prometheus_bridge_checkpoints"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

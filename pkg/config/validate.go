@@ -121,16 +121,18 @@ func (c *Config) validate(file string) error {
 		j := keyPath("journal")
 		v.positive(j.field("max_bytes"), c.Journal.MaxBytes)
 		v.positiveDuration(j.field("max_age"), c.Journal.MaxAge)
+		v.positive(j.field("segment_bytes"), c.Journal.SegmentBytes)
 	}
 
 	tables := keyPath("tables")
-	usedBy := make(map[string]keyPath, 3)
+	usedBy := make(map[string]keyPath, 4)
 	for _, t := range []struct {
 		key, name string
 	}{
 		{"alerts", c.Tables.Alerts},
 		{"metrics", c.Tables.Metrics},
 		{"joined", c.Tables.Joined},
+		{"checkpoints", c.Tables.Checkpoints},
 	} {
 		p := tables.field(t.key)
 		switch {

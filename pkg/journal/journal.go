@@ -674,6 +674,9 @@ func (j *Journal) Rewind() (uint64, error) {
 	return to, nil
 }
 
+// Dir returns the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
 // ID returns the journal's identity: 32 random hex digits made when the
 // directory was first opened and kept in it, so a process reopening the
 // directory has the same ID. Deliveries are recorded against it.

@@ -33,10 +33,11 @@ func (s TableSpec) Schema() *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-// Schemas of the two input tables, built once.
+// Schemas of the input tables, built once.
 var (
-	AlertSchema  = AlertsTable.Schema()
-	MetricSchema = MetricsTable.Schema()
+	AlertSchema      = AlertsTable.Schema()
+	MetricSchema     = MetricsTable.Schema()
+	CheckpointSchema = CheckpointsTable.Schema()
 )
 
 func appendInstant(b *array.TimestampBuilder, t time.Time) {
@@ -94,6 +95,23 @@ func MetricRecord(mem memory.Allocator, rs []MetricRow) arrow.RecordBatch {
 		vals.Append(r.Value)
 		appendInstant(ts(5), r.MetricIngestDateTime)
 		f(6).Append(r.Labels)
+	}
+	return b.NewRecordBatch()
+}
+
+// CheckpointRecord converts checkpoint rows into one Arrow record batch with
+// CheckpointSchema. The caller releases it.
+func CheckpointRecord(mem memory.Allocator, rs []CheckpointRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, CheckpointSchema)
+	defer b.Release()
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	for i := range rs {
+		r := &rs[i]
+		f(0).Append(r.Bridge)
+		f(1).Append(r.AlertsTable)
+		f(2).Append(r.Host)
+		f(3).Append(r.Journal)
+		appendInstant(b.Field(4).(*array.TimestampBuilder), r.Since)
 	}
 	return b.NewRecordBatch()
 }

@@ -14,6 +14,9 @@ const (
 	DefaultAlertsTable  = "prometheus_alerts"
 	DefaultMetricsTable = "prometheus_metrics"
 	DefaultJoinedTable  = "prometheus_alerts_metrics"
+	// DefaultCheckpointsTable holds, per bridge and alerts table, the mark
+	// that this Deephaven holds what the bridge wrote before.
+	DefaultCheckpointsTable = "prometheus_bridge_checkpoints"
 )
 
 // AlertRow is one alert of one Alertmanager notification: a row of the
@@ -131,10 +134,36 @@ var MetricColumns = []Column{
 	{"Labels", String},
 }
 
-// AlertsTable and MetricsTable describe the two input tables.
+// CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
+// Bridge has written to the alerts table AlertsTable of this Deephaven, and
+// this Deephaven still holds what it wrote (the row vanishes with the
+// server's memory, which is the point). See pkg/shipper for how the journal
+// uses it.
+type CheckpointRow struct {
+	Bridge      string // the journal's ID, or a per-process ID without a journal
+	AlertsTable string
+	Host        string    // where the bridge runs, for people reading the table
+	Journal     string    // the journal directory, "" without one
+	Since       time.Time // when the bridge wrote the row into this Deephaven
+}
+
+// CheckpointColumns is the column list of prometheus_bridge_checkpoints.
+var CheckpointColumns = []Column{
+	{"Bridge", String},
+	{"AlertsTable", String},
+	{"Host", String},
+	{"Journal", String},
+	{"Since", Instant},
+}
+
+// CheckpointKeys are its key columns: one row per bridge and alerts table.
+var CheckpointKeys = []string{"Bridge", "AlertsTable"}
+
+// AlertsTable, MetricsTable and CheckpointsTable describe the input tables.
 var (
-	AlertsTable  = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
-	MetricsTable = TableSpec{Columns: MetricColumns}
+	AlertsTable      = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
+	MetricsTable     = TableSpec{Columns: MetricColumns}
+	CheckpointsTable = TableSpec{Columns: CheckpointColumns, Keys: CheckpointKeys}
 )
 
 // Join describes prometheus_alerts_metrics: Deephaven's as-of join of the

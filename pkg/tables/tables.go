@@ -23,13 +23,13 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
-// Names are the global names of the three tables.
+// Names are the global names of the tables.
 type Names struct {
-	Alerts, Metrics, Joined string
+	Alerts, Metrics, Joined, Checkpoints string
 }
 
 // DefaultNames are the names the IDE shows unless configured otherwise.
-var DefaultNames = Names{Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable}
+var DefaultNames = Names{Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable, Checkpoints: rows.DefaultCheckpointsTable}
 
 // Tables writes rows into the bridge's tables.
 //
@@ -46,15 +46,19 @@ type Tables struct {
 	// gate lets writes run together and Ensure alone: Ensure waits for
 	// writes in flight and holds new ones back, so no row can land in a
 	// freshly created table before OnReady has looked at it.
-	gate    sync.RWMutex
-	alerts  atomic.Pointer[deephaven.InputTable]
-	metrics atomic.Pointer[deephaven.InputTable]
-	ready   atomic.Bool
-	created atomic.Int64
+	gate        sync.RWMutex
+	alerts      atomic.Pointer[deephaven.InputTable]
+	metrics     atomic.Pointer[deephaven.InputTable]
+	checkpoints atomic.Pointer[deephaven.InputTable]
+	ready       atomic.Bool
+	created     atomic.Int64
+	// ensuring is held by the write that runs Ensure after a failed one,
+	// so that a burst of writes does not queue up Ensures.
+	ensuring sync.Mutex
 
 	// onReady runs at the end of every successful Ensure, before writes are
-	// let through again.
-	onReady func(ctx context.Context)
+	// let through again; its error fails the Ensure.
+	onReady func(ctx context.Context) error
 	// timeout bounds each write, so a hung connection cannot hold the
 	// gate (and with it Ensure) for ever.
 	timeout time.Duration
@@ -65,10 +69,11 @@ func (t *Tables) SetCallTimeout(d time.Duration) { t.timeout = d }
 
 // OnReady sets a function to run at the end of every successful Ensure,
 // before writes are accepted again, whichever caller ran Ensure (start,
-// reconnect, a write that found a table gone). The bridge uses it to notice
-// that Deephaven came back without its rows before any new row lands.
-// Call it before the first Ensure.
-func (t *Tables) OnReady(f func(ctx context.Context)) { t.onReady = f }
+// reconnect, a write that found a table gone or the tables not ready). The
+// bridge uses it to notice that Deephaven came back without its rows before
+// any new row lands. An error from f fails the Ensure, and the next write
+// tries again. Call it before the first Ensure.
+func (t *Tables) OnReady(f func(ctx context.Context) error) { t.onReady = f }
 
 // New returns Tables for client; call Ensure before writing.
 func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
@@ -97,7 +102,7 @@ func (t *Tables) Ensure(ctx context.Context) error {
 	t.ready.Store(false)
 	err := t.ensure(ctx)
 	if err == nil && t.onReady != nil {
-		t.onReady(ctx)
+		err = t.onReady(ctx)
 	}
 	t.ready.Store(err == nil)
 	return err
@@ -112,6 +117,11 @@ func (t *Tables) ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tables: prepare %s: %w", t.names.Metrics, err)
 	}
+	checkpoints, _, err := t.client.EnsureInputTable(ctx, t.names.Checkpoints, rows.CheckpointSchema, rows.CheckpointKeys...)
+	if err != nil {
+		return fmt.Errorf("tables: prepare %s: %w", t.names.Checkpoints, err)
+	}
+	t.checkpoints.Store(checkpoints)
 	if createdA {
 		t.created.Add(1)
 	}
@@ -146,8 +156,62 @@ func (t *Tables) publishJoin(ctx context.Context, alerts, metrics *deephaven.Inp
 	return nil
 }
 
-// AlertRows returns how many rows the alerts table holds now. Zero after a
-// server restart says the bridge's history is gone from Deephaven.
+// HoldsCheckpoint reports whether Deephaven holds the checkpoint row of
+// bridge for the alerts table: whether it still holds what that bridge
+// wrote into the alerts table before (the row lives in the server's memory
+// like the rows it vouches for). Call it from OnReady, before writes flow.
+func (t *Tables) HoldsCheckpoint(ctx context.Context, bridge string) (bool, error) {
+	it := t.checkpoints.Load()
+	if it == nil {
+		return false, ErrNotReady
+	}
+	// The table is small (a row per bridge and alerts table): it is read
+	// whole and searched here, so no filter is built from a value.
+	tab, err := t.client.Snapshot(ctx, it.Table())
+	if err != nil {
+		return false, fmt.Errorf("tables: read %s: %w", t.names.Checkpoints, err)
+	}
+	defer tab.Release()
+	b, a := tab.Schema().FieldIndices("Bridge"), tab.Schema().FieldIndices("AlertsTable")
+	if len(b) != 1 || len(a) != 1 {
+		return false, fmt.Errorf("tables: %s lacks the Bridge or AlertsTable column", t.names.Checkpoints)
+	}
+	tr := array.NewTableReader(tab, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		bc, ok1 := rec.Column(b[0]).(*array.String)
+		ac, ok2 := rec.Column(a[0]).(*array.String)
+		if !ok1 || !ok2 {
+			return false, fmt.Errorf("tables: %s has unexpected column types", t.names.Checkpoints)
+		}
+		for i := 0; i < bc.Len(); i++ {
+			if bc.Value(i) == bridge && ac.Value(i) == t.names.Alerts {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// SetCheckpoint writes the checkpoint row of a bridge for the alerts table
+// (AlertsTable is set here). Write it only once Deephaven holds, or is
+// certain to be sent, everything the bridge must keep there.
+func (t *Tables) SetCheckpoint(ctx context.Context, row rows.CheckpointRow) error {
+	it := t.checkpoints.Load()
+	if it == nil {
+		return ErrNotReady
+	}
+	row.AlertsTable = t.names.Alerts
+	rec := rows.CheckpointRecord(t.mem, []rows.CheckpointRow{row})
+	defer rec.Release()
+	if err := it.Add(ctx, rec); err != nil {
+		return fmt.Errorf("tables: write checkpoint: %w", err)
+	}
+	return nil
+}
+
+// AlertRows returns how many rows the alerts table holds now.
 func (t *Tables) AlertRows(ctx context.Context) (int64, error) {
 	tb, err := t.client.OpenTable(ctx, t.names.Alerts)
 	if err != nil {
@@ -158,28 +222,17 @@ func (t *Tables) AlertRows(ctx context.Context) (int64, error) {
 }
 
 // NewestMetricTimes returns, per PrometheusQuery, the newest
-// PrometheusDateTime among the last tail rows of the metrics table: where the
-// poller resumes after a restart. The table is append-only and each query
-// writes in time order, so the newest rows of every query that wrote
-// recently are at its end; a query absent from the tail gets no entry.
-// Only fixed column names are sent to the server, never data.
-func (t *Tables) NewestMetricTimes(ctx context.Context, tail int64) (map[string]time.Time, error) {
-	base, err := t.client.OpenTable(ctx, t.names.Metrics)
+// PrometheusDateTime in the metrics table: how far each query's data is
+// complete, so where the poller resumes. The server computes it (a max
+// aggregation by query), so its cost does not grow with what the client
+// reads. Only fixed column names are sent to the server, never data.
+func (t *Tables) NewestMetricTimes(ctx context.Context) (map[string]time.Time, error) {
+	agg, err := t.client.NamedTable(t.names.Metrics).AggBy(ctx, []deephaven.Agg{deephaven.AggMax("PrometheusDateTime")}, "PrometheusQuery")
 	if err != nil {
 		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
 	}
-	defer base.Release(ctx)
-	last, err := base.Tail(ctx, tail)
-	if err != nil {
-		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
-	}
-	defer last.Release(ctx)
-	cols, err := last.View(ctx, "PrometheusQuery", "PrometheusDateTime")
-	if err != nil {
-		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
-	}
-	defer cols.Release(ctx)
-	tab, err := t.client.Snapshot(ctx, cols)
+	defer agg.Release(ctx)
+	tab, err := t.client.Snapshot(ctx, agg)
 	if err != nil {
 		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
 	}
@@ -198,10 +251,7 @@ func (t *Tables) NewestMetricTimes(ctx context.Context, tail int64) (map[string]
 			if q.IsNull(i) || ts.IsNull(i) {
 				continue
 			}
-			at := time.Unix(0, int64(ts.Value(i))).UTC()
-			if at.After(out[q.Value(i)]) {
-				out[q.Value(i)] = at
-			}
+			out[q.Value(i)] = time.Unix(0, int64(ts.Value(i))).UTC()
 		}
 	}
 	return out, nil
@@ -224,8 +274,18 @@ func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
 	return t.repairing(ctx, t.add(ctx, &t.metrics, rec))
 }
 
-// add writes one record while holding the gate open for writes.
+// add writes one record while holding the gate open for writes. Tables
+// that are not ready (a failed Ensure, e.g. on a server still starting) are
+// prepared again by one of the writes; the others fail with ErrNotReady and
+// retry.
 func (t *Tables) add(ctx context.Context, table *atomic.Pointer[deephaven.InputTable], rec arrow.RecordBatch) error {
+	if !t.ready.Load() && table.Load() != nil && t.ensuring.TryLock() {
+		err := t.Ensure(ctx)
+		t.ensuring.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotReady, err)
+		}
+	}
 	t.gate.RLock()
 	defer t.gate.RUnlock()
 	it := table.Load()
