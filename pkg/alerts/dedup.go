@@ -22,6 +22,7 @@ type Dedup struct {
 	capacity int
 	order    *list.List // of rows.AlertKey; front = most recently used
 	index    map[rows.AlertKey]*list.Element
+	epoch    uint64 // counts Resets
 }
 
 // NewDedup returns an empty Dedup holding at most capacity keys (at least 1).
@@ -59,6 +60,36 @@ func (d *Dedup) Add(keys ...rows.AlertKey) {
 		d.index[k] = d.order.PushFront(k)
 	}
 	d.evict()
+}
+
+// Epoch returns a value that changes with every Reset. Take it before
+// writing rows and pass it to AddSince, so that keys of a write that was in
+// flight during a Reset are not remembered.
+func (d *Dedup) Epoch() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.epoch
+}
+
+// AddSince is Add, unless Reset was called since Epoch returned epoch.
+func (d *Dedup) AddSince(epoch uint64, keys ...rows.AlertKey) {
+	d.mu.Lock()
+	stale := d.epoch != epoch
+	d.mu.Unlock()
+	if !stale {
+		d.Add(keys...)
+	}
+}
+
+// Reset forgets every key: the rows they stand for are no longer where they
+// were written (Deephaven came back without them), so a repeat of one of
+// them must be written again.
+func (d *Dedup) Reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.epoch++
+	d.order.Init()
+	clear(d.index)
 }
 
 // Len returns the number of keys held.

@@ -66,3 +66,24 @@ func TestDedupConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, want 100", d.Len())
 	}
 }
+
+// After a Reset every key is new again, and a write that began before the
+// Reset does not bring its keys back.
+func TestDedupResetAndEpoch(t *testing.T) {
+	d := NewDedup(10)
+	k1, k2 := rows.AlertKey{Fingerprint: "1"}, rows.AlertKey{Fingerprint: "2"}
+	d.Add(k1)
+	before := d.Epoch()
+	d.Reset()
+	if d.Seen(k1) || d.Len() != 0 {
+		t.Fatalf("after Reset: seen %v, len %d", d.Seen(k1), d.Len())
+	}
+	d.AddSince(before, k2)
+	if d.Seen(k2) {
+		t.Fatal("a write from before the Reset was remembered")
+	}
+	d.AddSince(d.Epoch(), k2)
+	if !d.Seen(k2) {
+		t.Fatal("a write after the Reset was not remembered")
+	}
+}

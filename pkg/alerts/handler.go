@@ -209,6 +209,12 @@ func (h *Handler) SetOptions(opts Options) {
 	h.dedup.SetCapacity(opts.DedupCapacity)
 }
 
+// ForgetWritten empties the dedup cache, so that repeats of alerts written
+// before are written again: call it when Deephaven came back without the
+// rows the handler wrote (without a journal nothing else would restore
+// them). Keys of requests in flight are not remembered either.
+func (h *Handler) ForgetWritten() { h.dedup.Reset() }
+
 // Register routes POST /alerts and POST / to the handler.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/alerts", h.Handle)
@@ -307,6 +313,7 @@ func (h *Handler) serve(c *gin.Context) int {
 	h.duplicates.Add(float64(dups))
 
 	if len(fresh) > 0 {
+		epoch := h.dedup.Epoch()
 		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
 		err := h.sink.WriteAlerts(ctx, fresh)
 		cancel()
@@ -316,7 +323,7 @@ func (h *Handler) serve(c *gin.Context) int {
 			c.Header("Retry-After", retryAfter)
 			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing alerts: %v", err))
 		}
-		h.dedup.Add(keys...)
+		h.dedup.AddSince(epoch, keys...)
 	}
 	log.Debug("Webhook request served", "alerts", len(all), "written", len(fresh), "duplicates", dups)
 	c.JSON(http.StatusOK, result{Status: "success", Alerts: len(all), Written: len(fresh), Duplicates: dups})

@@ -90,6 +90,10 @@ func (r *runner) backfill(ctx context.Context, until time.Time) bool {
 		return true
 	}
 	pl := planBackfill(last, until, q.Interval, p.backfillMax)
+	if p.takeRefill(q.Name) {
+		// Resync put LastWritten at the limit: the cut is the plan.
+		pl.cut = false
+	}
 	if pl.steps == 0 {
 		// The limit is shorter than a step: the whole gap is too old.
 		r.log.Warn("Gap exceeds the backfill limit, older samples are not backfilled",

@@ -700,3 +700,37 @@ func FuzzRangeToRows(f *testing.F) {
 		}
 	})
 }
+
+// Resync after the sink lost rows (Deephaven came back without them): the
+// query's LastWritten moves back to what the sink holds and its next poll
+// backfills from there; a query the sink holds nothing of starts at the
+// backfill limit.
+func TestResyncRewindsAndBackfills(t *testing.T) {
+	h := newHarness(t, WithBackfill(time.Hour))
+	newSimProm(t, h.prom, "q", fast, 2)
+	h.p.Update([]Query{{Name: "q", Expr: "q", Interval: fast, Timeout: time.Minute}, {Name: "other", Expr: "other", Interval: time.Hour}})
+	h.start()
+	waitFor(t, "rows", func() bool { return newestRow(h.sink, "q") >= ticks(5, fast) })
+	if rs := h.prom.ranges("q"); len(rs) != 0 {
+		t.Fatalf("range queries before the resync: %+v", rs)
+	}
+	held := ticks(2, fast)
+	h.p.Resync(map[string]time.Time{"q": held.Time()})
+	if got := h.p.LastWritten("q"); !got.Equal(held.Time()) {
+		t.Errorf("LastWritten after Resync = %v, want %v", got, held.Time())
+	}
+	if got, want := h.p.LastWritten("other"), h.p.now().Add(-time.Hour).UTC(); !got.Equal(want) {
+		t.Errorf("LastWritten of a query the sink holds nothing of = %v, want the backfill limit ago, %v", got, want)
+	}
+	waitFor(t, "the backfill of the lost rows", func() bool { return len(h.prom.ranges("q")) > 0 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	rs := h.prom.ranges("q")
+	if rs[0].start != held+10 {
+		t.Errorf("backfill starts at %v, want %v (the step after what the sink holds)", rs[0].start, held+10)
+	}
+	if n := len(h.logs.lines("missing from the sink")); n != 1 {
+		t.Errorf("%d log lines about the rewind, want 1", n)
+	}
+}

@@ -199,6 +199,14 @@ type Poller struct {
 
 	lwMu        sync.Mutex
 	lastWritten map[string]time.Time
+	// rewinds counts, per query, how often Resync moved LastWritten back;
+	// a runner that sees it change looks for a gap at its next poll, and
+	// a write that was in flight meanwhile does not move LastWritten.
+	rewinds map[string]uint64
+	// refill marks queries whose LastWritten Resync set to the backfill
+	// limit because the sink holds none of their rows: their first
+	// backfill is cut at the limit by design, not worth a warning.
+	refill map[string]bool
 }
 
 type runState int
@@ -232,6 +240,8 @@ func New(api v1.API, sink Sink, logger *slog.Logger, reg prometheus.Registerer, 
 		desired:     map[string]Query{},
 		running:     map[string]*runner{},
 		lastWritten: map[string]time.Time{},
+		rewinds:     map[string]uint64{},
+		refill:      map[string]bool{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -303,6 +313,8 @@ func (p *Poller) Update(queries []Query) {
 		p.metrics.delete(name)
 		p.lwMu.Lock()
 		delete(p.lastWritten, name)
+		delete(p.rewinds, name)
+		delete(p.refill, name)
 		p.lwMu.Unlock()
 		p.logger.Info("Query removed", "query", name)
 	}
@@ -342,9 +354,81 @@ func (p *Poller) SetResumePoints(points map[string]time.Time) {
 	}
 }
 
-func (p *Poller) setLastWritten(name string, t time.Time) {
+// Resync makes LastWritten agree with what the sink holds now, e.g. when
+// Deephaven came back without rows the poller wrote, or at start. held is,
+// per query name, the newest sample the sink holds; a query missing from it
+// holds none. A query's LastWritten moves to its held time, or to
+// now - the backfill limit when it holds none, whichever direction that is:
+// forward like SetResumePoints, or back, and then the query's next poll
+// backfills from there (with WithBackfill), and a write that was in flight
+// does not move LastWritten past the rewind. Without backfill only the
+// forward moves apply. Safe for concurrent use, before or during Run.
+func (p *Poller) Resync(held map[string]time.Time) {
+	p.mu.Lock()
+	names := make([]string, 0, len(p.desired))
+	for name := range p.desired {
+		names = append(names, name)
+	}
+	p.mu.Unlock()
+	floor := p.now().Add(-p.backfillMax).UTC()
 	p.lwMu.Lock()
 	defer p.lwMu.Unlock()
+	for _, name := range names {
+		at, ok := held[name]
+		if !ok || at.IsZero() {
+			if p.backfillMax <= 0 {
+				continue
+			}
+			at = floor
+			p.refill[name] = true
+		}
+		at = at.UTC()
+		cur := p.lastWritten[name]
+		switch {
+		case at.After(cur):
+			p.lastWritten[name] = at
+			if cur.IsZero() {
+				// First sight: the next poll must look for the gap
+				// from here, like after a rewind.
+				p.rewinds[name]++
+			}
+		case at.Before(cur) && p.backfillMax > 0:
+			p.lastWritten[name] = at
+			p.rewinds[name]++
+			p.logger.Info("Query's rows are missing from the sink; they will be backfilled", "query", name, "held_until", at, "written_until", cur)
+		}
+	}
+}
+
+// takeRefill reports, once, that the query's LastWritten was set to the
+// backfill limit by Resync.
+func (p *Poller) takeRefill(name string) bool {
+	p.lwMu.Lock()
+	defer p.lwMu.Unlock()
+	r := p.refill[name]
+	delete(p.refill, name)
+	return r
+}
+
+// rewound returns the query's rewind count.
+func (p *Poller) rewound(name string) uint64 {
+	p.lwMu.Lock()
+	defer p.lwMu.Unlock()
+	return p.rewinds[name]
+}
+
+func (p *Poller) setLastWritten(name string, t time.Time) {
+	p.setLastWrittenSince(name, t, p.rewound(name))
+}
+
+// setLastWrittenSince advances LastWritten unless the query was rewound
+// since its count was rewinds.
+func (p *Poller) setLastWrittenSince(name string, t time.Time, rewinds uint64) {
+	p.lwMu.Lock()
+	defer p.lwMu.Unlock()
+	if p.rewinds[name] != rewinds {
+		return
+	}
 	if t.After(p.lastWritten[name]) {
 		p.lastWritten[name] = t
 	}

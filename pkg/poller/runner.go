@@ -29,6 +29,7 @@ type runner struct {
 	// write, and cleared once a poll's rows are written promptly; only
 	// while it is set can a gap exist.
 	mayHaveGap    bool
+	rewinds       uint64       // the poller's rewind count of this query, as last seen
 	backfillState errState     // range queries
 	bf            *backfillRun // the gap being filled; nil if none
 }
@@ -153,6 +154,10 @@ func (r *runner) poll(ctx context.Context) bool {
 	}
 	r.skippedHistograms(histograms)
 
+	if n := p.rewound(q.Name); n != r.rewinds {
+		// Resync moved LastWritten: the sink lacks what was written.
+		r.rewinds, r.mayHaveGap = n, true
+	}
 	writeStart := time.Now()
 	if len(out) > 0 && p.backfillMax > 0 && r.mayHaveGap {
 		if !r.backfill(ctx, newestSample(out)) {
@@ -196,6 +201,7 @@ func (r *runner) skippedHistograms(n int) {
 func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	p, q, m := r.p, r.q, r.p.metrics
 	newest := newestSample(out) // the sink owns out once called
+	rewinds := p.rewound(q.Name)
 	if err := p.sink.WriteMetrics(ctx, out); err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -211,7 +217,7 @@ func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	if n := r.sinkState.ok(); n > 0 {
 		r.log.Info("Writing rows recovered", "failed_writes", n)
 	}
-	p.setLastWritten(q.Name, newest)
+	p.setLastWrittenSince(q.Name, newest, rewinds)
 	return nil
 }
 
