@@ -233,7 +233,7 @@ func metricTimes(t *testing.T, addr, table string) []time.Time {
 			out = append(out, time.Unix(0, int64(a.Value(i))).UTC())
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	sortTimes(out)
 	return out
 }
 
@@ -291,6 +291,10 @@ scrape_configs: [{job_name: prometheus, static_configs: [{targets: ["127.0.0.1:%
 	if len(ts) == 0 || !ts[0].Before(killedAt.Add(3*time.Second)) || gap > 2*time.Second {
 		t.Fatalf("the outage window was not backfilled")
 	}
+}
+
+func sortTimes(ts []time.Time) {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
 }
 
 func first(ts []time.Time) any {

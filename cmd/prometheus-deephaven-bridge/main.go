@@ -38,7 +38,7 @@ func run() int {
 	logger := promslog.New(logConfig)
 
 	if *configCheck {
-		if _, err := app.LoadConfig(*configFile, os.Getenv); err != nil {
+		if err := app.CheckConfig(*configFile, webConfig, os.Getenv); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

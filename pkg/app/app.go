@@ -12,8 +12,10 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
@@ -93,6 +96,22 @@ func LoadConfig(path string, getenv func(string) string) (*config.Config, error)
 	return cfg, nil
 }
 
+// CheckConfig validates what Run would refuse at start: the configuration
+// file with its environment overrides, the web configuration file (TLS and
+// basic auth) and the combination of the two. main's --config.check uses it.
+func CheckConfig(path string, flags *web.FlagConfig, getenv func(string) string) error {
+	cfg, err := LoadConfig(path, getenv)
+	if err != nil {
+		return err
+	}
+	if flags != nil && flags.WebConfigFile != nil && *flags.WebConfigFile != "" {
+		if err := web.Validate(*flags.WebConfigFile); err != nil {
+			return fmt.Errorf("--web.config.file %s: %w", *flags.WebConfigFile, err)
+		}
+	}
+	return checkWebhookAuth(cfg, flags)
+}
+
 // bridge holds the running components.
 type bridge struct {
 	opts   Options
@@ -110,6 +129,9 @@ type bridge struct {
 	poll    *poller.Poller
 	journal *journal.Journal // nil when journal.dir is unset
 	ship    *shipper.Shipper // delivers journaled alerts; nil without a journal
+	// id names this bridge in Deephaven's checkpoint table: the journal's
+	// ID, or one made for this process when there is no journal.
+	id string
 
 	reloadOK, reloadTime prometheus.Gauge
 }
@@ -129,7 +151,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	b := &bridge{opts: opts, logger: opts.Logger, cfg: cfg, reg: opts.Registry}
+	if err := checkWebhookAuth(cfg, opts.Web); err != nil {
+		return err
+	}
+	b := &bridge{opts: opts, logger: opts.Logger, cfg: cfg, reg: opts.Registry, id: processID()}
 	if b.reg == nil {
 		b.reg = prometheus.NewRegistry()
 	}
@@ -156,11 +181,12 @@ func Run(ctx context.Context, opts Options) error {
 	// with one, once it is fsynced in the journal.
 	var hookSink alerts.Sink = alertSink{b.alertsB}
 	if cfg.Journal.Dir != "" {
-		b.journal, err = journal.Open(cfg.Journal.Dir, journal.Options{MaxBytes: cfg.Journal.MaxBytes, MaxAge: time.Duration(cfg.Journal.MaxAge)}, b.logger.With("component", "journal"), b.reg)
+		b.journal, err = journal.Open(cfg.Journal.Dir, journal.Options{MaxBytes: cfg.Journal.MaxBytes, MaxAge: time.Duration(cfg.Journal.MaxAge), SegmentBytes: cfg.Journal.SegmentBytes}, b.logger.With("component", "journal"), b.reg)
 		if err != nil {
 			return fmt.Errorf("journal.dir: %w", err)
 		}
 		defer b.journal.Close()
+		b.id = b.journal.ID()
 		b.ship = shipper.New(b.journal, b.alertsB.Write, b.alertsB.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows}, b.logger.With("component", "shipper"), b.reg)
 		hookSink = b.ship
 		st := b.journal.Stats()
@@ -197,7 +223,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The poller starts once the tables are ready: its rows could not land
 	// before, and the newest samples already in Deephaven tell it where to
-	// resume (the gap since is backfilled from Prometheus).
+	// resume (onTablesReady; the gap since is backfilled from Prometheus).
 	pollDone := make(chan struct{})
 	go func() {
 		defer close(pollDone)
@@ -206,20 +232,8 @@ func Run(ctx context.Context, opts Options) error {
 		case <-runCtx.Done():
 			return
 		}
-		t := b.tables.Load()
-		if t == nil {
+		if b.tables.Load() == nil {
 			return
-		}
-		if cfg.Prometheus.BackfillMax > 0 {
-			ctx, cancel := context.WithTimeout(runCtx, time.Minute)
-			points, err := t.NewestMetricTimes(ctx, 200_000)
-			cancel()
-			if err != nil {
-				b.logger.Warn("Cannot read where the metrics stopped; no backfill of the time the bridge was down", "err", err)
-			} else if len(points) > 0 {
-				b.poll.SetResumePoints(points)
-				b.logger.Info("Resuming metrics after the newest samples in Deephaven", "queries", len(points))
-			}
 		}
 		b.poll.Run(runCtx)
 	}()
@@ -303,9 +317,9 @@ func (b *bridge) connect(ctx context.Context, cfg *config.Config, auth deephaven
 		return err
 	}
 	b.client.Store(c)
-	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined}, b.logger.With("component", "tables"))
+	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Checkpoints: cfg.Tables.Checkpoints}, b.logger.With("component", "tables"))
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
-	t.OnReady(func(ctx context.Context) { b.checkHistory(ctx, t) })
+	t.OnReady(func(ctx context.Context) error { return b.onTablesReady(ctx, t) })
 	c.OnNewSession(func(ctx context.Context) {
 		if err := t.Ensure(ctx); err != nil {
 			b.logger.Error("Preparing Deephaven tables after reconnect failed", "err", err)
@@ -360,29 +374,88 @@ func (b *bridge) retry(ctx context.Context, msg string, f func() error) error {
 	}
 }
 
-// checkHistory sends the journal's whole retained history again when the
-// alerts table is empty although the journal holds rows: Deephaven lost them
-// (its tables live in memory), e.g. in a restart. Otherwise it just wakes the
-// shipper for anything undelivered.
-func (b *bridge) checkHistory(ctx context.Context, t *tables.Tables) {
-	if b.ship == nil {
-		return
-	}
-	n, err := t.AlertRows(ctx)
+// onTablesReady runs whenever the tables were (re)prepared, before any row
+// may be written to them. It asks Deephaven whether it still holds what
+// this bridge wrote before (the bridge's checkpoint row, which lives and
+// dies with the server's memory like the rows). If not (the bridge's first
+// start against this server, or the server restarted), every source
+// restores what it can before the checkpoint is written: the journal's
+// history is resent (made durable first, see pkg/shipper), the webhook
+// forgets which alerts it wrote so repeats get through, and the poller
+// backfills what the metrics table lacks.
+func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
+	held, err := t.HoldsCheckpoint(ctx, b.id)
 	if err != nil {
-		// When in doubt, send everything again: the key-backed table
-		// absorbs rows it already has, a lost history would stay lost.
-		b.logger.Warn("Cannot count the alerts table's rows; sending the retained history again", "err", err)
-		b.ship.ReloadHistory()
-		return
+		// When in doubt, restore: the key-backed alerts table absorbs a
+		// resend, a lost history would stay lost.
+		b.logger.Warn("Cannot read the bridge's checkpoint in Deephaven; restoring as if Deephaven lost the bridge's rows", "err", err)
 	}
-	if st := b.journal.Stats(); n == 0 && st.LastSeq > 0 && st.FirstSeq > 0 {
-		b.logger.Warn("The alerts table in Deephaven is empty but the journal holds alerts; sending the retained history again",
-			"table", t.Names().Alerts, "first", st.FirstSeq, "last", st.LastSeq)
-		b.ship.ReloadHistory()
-		return
+	if !held {
+		if b.ship != nil {
+			if err := b.ship.ResendHistory(); err != nil {
+				return err
+			}
+		}
+		b.hook.ForgetWritten()
 	}
-	b.ship.Wake()
+	// The poller learns what the metrics table holds at every preparation:
+	// at start it knows nothing, after a server restart it knows too much.
+	points, err := t.NewestMetricTimes(ctx)
+	if err != nil {
+		b.logger.Warn("Cannot read where the metrics stopped; the time the bridge or Deephaven was down is not backfilled", "err", err)
+	} else {
+		b.poll.Resync(points)
+	}
+	if !held {
+		host, _ := os.Hostname()
+		cp := rows.CheckpointRow{Bridge: b.id, Host: host, Since: time.Now().UTC()}
+		if b.journal != nil {
+			cp.Journal = b.journal.Dir()
+		}
+		if err := t.SetCheckpoint(ctx, cp); err != nil {
+			return err
+		}
+		b.logger.Info("Deephaven did not hold this bridge's earlier rows (first start against it, or it restarted); restoring them",
+			"bridge", b.id, "journal", b.journal != nil)
+	}
+	if b.ship != nil {
+		b.ship.Wake()
+	}
+	return nil
+}
+
+// processID names a bridge without a journal in the checkpoint table: a
+// new one per process, since nothing of such a bridge outlives it.
+func processID() string {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	return hex.EncodeToString(raw[:])
+}
+
+// checkWebhookAuth refuses a configuration that nobody could post to:
+// basic auth in the web configuration file and a bearer token both required,
+// while Alertmanager's http_config sends a single Authorization header.
+func checkWebhookAuth(cfg *config.Config, flags *web.FlagConfig) error {
+	if cfg.Alerts.BearerTokenFile == "" || flags == nil || flags.WebConfigFile == nil || *flags.WebConfigFile == "" {
+		return nil
+	}
+	path := *flags.WebConfigFile
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--web.config.file: %w", err)
+	}
+	var wc web.Config
+	if err := yaml.Unmarshal(data, &wc); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", path, err)
+	}
+	if len(wc.Users) > 0 {
+		return fmt.Errorf("--web.config.file %s sets basic_auth_users and alerts.bearer_token_file is set: "+
+			"a webhook request would need both a basic-auth and a bearer Authorization header, which no sender "+
+			"(Alertmanager's http_config sends one) can do; keep one of the two", path)
+	}
+	return nil
 }
 
 func (b *bridge) uploadAlerts(ctx context.Context, rs []rows.AlertRow) error {
@@ -514,6 +587,9 @@ func (b *bridge) reload() error {
 	b.cfgMu.Lock()
 	defer b.cfgMu.Unlock()
 	cfg, err := LoadConfig(b.opts.ConfigFile, b.opts.Getenv)
+	if err == nil {
+		err = checkWebhookAuth(cfg, b.opts.Web)
+	}
 	if err == nil {
 		var aopts alerts.Options
 		aopts, err = alertOptions(cfg)

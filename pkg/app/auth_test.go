@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/app"
 )
 
 // postAlertToAM hands an alert to Alertmanager's API, as Prometheus does.
@@ -221,5 +224,46 @@ receivers:
 	if resp, err := noCert.Post(b.URL+"/alerts", "application/json", strings.NewReader("{}")); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a client without a certificate got %d", resp.StatusCode)
+	}
+}
+
+// Basic auth in the web configuration and a bearer token in the bridge's
+// configuration cannot both be satisfied by one Authorization header, so
+// nobody could post: the bridge refuses the combination at start, in
+// --config.check and on reload, naming both settings.
+func TestBasicAuthAndBearerTokenRefused(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("t0ken-secret-value\n"), 0o600)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	webCfg := filepath.Join(dir, "web.yml")
+	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users: {alertmanager: %s}\n", hash)), 0o600)
+	both := filepath.Join(dir, "both.yml")
+	os.WriteFile(both, []byte(fmt.Sprintf("deephaven: {address: 127.0.0.1:1}\nprometheus: {url: http://127.0.0.1:1}\nalerts: {bearer_token_file: %s}\n", tokenFile)), 0o644)
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{freeAddr(t)}, WebConfigFile: &webCfg}
+
+	wantErr := func(where string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "basic_auth_users") || !strings.Contains(err.Error(), "alerts.bearer_token_file") {
+			t.Errorf("%s: %v, want an error naming basic_auth_users and alerts.bearer_token_file", where, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "t0ken-secret-value") || strings.Contains(err.Error(), string(hash))) {
+			t.Errorf("%s: the error shows a secret: %v", where, err)
+		}
+	}
+	wantErr("CheckConfig", app.CheckConfig(both, flags, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wantErr("Run", app.Run(ctx, app.Options{ConfigFile: both, Web: flags}))
+
+	// Each alone is fine.
+	none := ""
+	if err := app.CheckConfig(both, &web.FlagConfig{WebConfigFile: &none}, nil); err != nil {
+		t.Errorf("bearer token alone: %v", err)
+	}
+	basic := filepath.Join(dir, "basic.yml")
+	os.WriteFile(basic, []byte("deephaven: {address: 127.0.0.1:1}\nprometheus: {url: http://127.0.0.1:1}\n"), 0o644)
+	if err := app.CheckConfig(basic, flags, nil); err != nil {
+		t.Errorf("basic auth alone: %v", err)
 	}
 }
