@@ -35,6 +35,10 @@ prometheus_alerts = input_table(
         "Annotations": dht.string,
         "GeneratorURL": dht.string,
         "Receiver": dht.string,
+        "Source": dht.string,
+        "SeriesKey": dht.string,
+        "Values": dht.string,
+        "AlertValue": dht.double,
     },
     # A repeated notification of the same alert event replaces its row.
     key_cols=["Fingerprint", "Status", "PrometheusDateTime"],
@@ -49,14 +53,28 @@ prometheus_metrics = input_table(
         "Value": dht.double,
         "MetricIngestDateTime": dht.Instant,
         "Labels": dht.string,
+        "SeriesKey": dht.string,
     },
 )
 
-# For each alert event, the latest sample of the same series (Job, Instance,
-# PrometheusQuery) at or before the event. Matches rows.Join.
+# One row per bridge and alerts table: this server still holds what that
+# bridge wrote (the row goes with the server's memory, like the rows).
+prometheus_bridge_checkpoints = input_table(
+    col_defs={
+        "Bridge": dht.string,
+        "AlertsTable": dht.string,
+        "Host": dht.string,
+        "Journal": dht.string,
+        "Since": dht.Instant,
+    },
+    key_cols=["Bridge", "AlertsTable"],
+)
+
+# For each alert event, the latest sample of the same series (PrometheusQuery
+# and SeriesKey) at or before the event. Matches rows.Join.
 prometheus_alerts_metrics = prometheus_alerts.aj(
     prometheus_metrics,
-    on=["Job", "Instance", "PrometheusQuery", "PrometheusDateTime>=PrometheusDateTime"],
+    on=["PrometheusQuery", "SeriesKey", "PrometheusDateTime>=PrometheusDateTime"],
     joins=["Value", "MetricTimeStamp=PrometheusDateTime"],
 )
 

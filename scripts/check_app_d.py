@@ -37,6 +37,7 @@ import uuid
 ALERTS = "prometheus_alerts"
 METRICS = "prometheus_metrics"
 JOINED = "prometheus_alerts_metrics"
+CHECKPOINTS = "prometheus_bridge_checkpoints"
 PSK_HANDLER = "io.deephaven.authentication.psk.PskAuthenticationHandler"
 
 
@@ -80,6 +81,7 @@ def write_rows(session):
     # The rows are built from constants and a UUID only; nothing here comes
     # from outside the script.
     instance = "check-app-d-" + uuid.uuid4().hex
+    series_key = '{instance="' + instance + '", job="check_app_d"}'
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     metric_ts = now - datetime.timedelta(seconds=1)
     ts = pa.timestamp("ns", tz="UTC")
@@ -93,6 +95,7 @@ def write_rows(session):
             "Value": pa.array([42.5], pa.float64()),
             "MetricIngestDateTime": pa.array([now], ts),
             "Labels": ['{job="check_app_d"}'],
+            "SeriesKey": [series_key],
         }
     )
     alerts = pa.table(
@@ -112,6 +115,10 @@ def write_rows(session):
             "Annotations": ["{}"],
             "GeneratorURL": [""],
             "Receiver": ["check_app_d"],
+            "Source": ["alertmanager"],
+            "SeriesKey": [series_key],
+            "Values": [""],
+            "AlertValue": pa.array([None], pa.float64()),
         }
     )
     for name, data in ((METRICS, metrics), (ALERTS, alerts)):
@@ -160,7 +167,7 @@ def main() -> int:
     try:
         out = {"tables": {}, "missing": [], "figures": {}}
         existing = set(session.tables)
-        for name in (ALERTS, METRICS, JOINED):
+        for name in (ALERTS, METRICS, JOINED, CHECKPOINTS):
             if name not in existing:
                 out["missing"].append(name)
                 continue

@@ -299,6 +299,7 @@ func TestStartDeephaven(t *testing.T) {
 	}
 	checkTable(t, rep, rows.DefaultAlertsTable, rows.AlertsTable)
 	checkTable(t, rep, rows.DefaultMetricsTable, rows.MetricsTable)
+	checkTable(t, rep, rows.DefaultCheckpointsTable, rows.CheckpointsTable)
 	if _, ok := rep.Tables[rows.DefaultJoinedTable]; !ok {
 		t.Errorf("no table %s", rows.DefaultJoinedTable)
 	}

@@ -70,6 +70,18 @@ type Message struct {
 	ExternalURL     string
 	TruncatedAlerts uint64 // alerts Alertmanager dropped because of max_alerts
 	Alerts          []Alert
+	// Grafana holds what only a Grafana-managed alert notification
+	// (version "1") has; nil for Alertmanager's.
+	Grafana *GrafanaMessage
+}
+
+// GrafanaMessage is the part of a Grafana webhook notification that
+// Alertmanager's lacks.
+type GrafanaMessage struct {
+	OrgID   int64
+	Title   string
+	State   string
+	Message string
 }
 
 // Alert is one alert of a notification, validated.
@@ -83,6 +95,17 @@ type Alert struct {
 	// Fingerprint is the one Alertmanager sent or, when absent, the same hash
 	// computed from Labels.
 	Fingerprint string
+	// Values are the values the sender reported with the alert, by name
+	// (Grafana: the value of each query or expression ref); nil when none.
+	Values map[string]float64
+	// Value is the value that fed the alert's condition, when the sender
+	// reports one (see chooseValue for Grafana's); nil otherwise.
+	Value *float64
+	// ValueString is Grafana's text form of the values, kept for when
+	// Values is null (Grafana sends null when a value is NaN or ±Inf).
+	ValueString string
+	// SilenceURL, DashboardURL, PanelURL and ImageURL are Grafana's links.
+	SilenceURL, DashboardURL, PanelURL, ImageURL string
 }
 
 // Alert statuses.

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		for i, r := range m.Rows(received, Options{}) {
+		for i, r := range m.Rows(context.Background(), received, Options{}) {
 			if r.Status != StatusFiring && r.Status != StatusResolved {
 				t.Fatalf("row %d: status %q", i, r.Status)
 			}

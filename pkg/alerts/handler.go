@@ -30,18 +30,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
-// Sink receives the rows of one webhook request. WriteAlerts returns nil only
-// once the rows are durable (in Deephaven or in the journal); it must be safe
-// for concurrent use and honour ctx.
-//
-// The handler never passes an empty slice, and does not use the slice after
-// WriteAlerts returns; the sink must not keep it beyond that either, since
-// the caller owns it.
-type Sink interface {
-	WriteAlerts(ctx context.Context, rows []rows.AlertRow) error
-}
+// Sink receives the rows of one webhook request (see sink.Writer). Its
+// Write returns nil only once the rows are durable (in Deephaven, in the
+// journal, or in Kafka): only then does the sender get its 2xx. The handler
+// never passes an empty slice.
+type Sink = sink.Writer[rows.AlertRow]
 
 // Options configure a Handler. Zero (or negative) values get the defaults
 // noted on each field.
@@ -74,6 +70,13 @@ type Options struct {
 	// BearerToken, when not empty, must be sent as "Authorization: Bearer
 	// <token>" (Alertmanager's http_config.authorization.credentials).
 	BearerToken string
+	// JoinLabels are the join labels of each configured query, by name: an
+	// alert naming the query (QueryLabel) is keyed on them. Queries missing
+	// here use rows.DefaultJoinLabels.
+	JoinLabels map[string][]string
+	// Resolver, when set, finds the rule-derived query of alerts that name
+	// no configured query; see Resolver.
+	Resolver Resolver
 	// Now is the clock for AlertIngestDateTime. Default time.Now.
 	Now func() time.Time
 }
@@ -296,7 +299,7 @@ func (h *Handler) serve(c *gin.Context) int {
 		log.Debug("Alertmanager truncated the notification (max_alerts)", "truncated", msg.TruncatedAlerts)
 	}
 
-	all := msg.Rows(receivedAt, *opts)
+	all := msg.Rows(req.Context(), receivedAt, *opts)
 	fresh := make([]rows.AlertRow, 0, len(all))
 	keys := make([]rows.AlertKey, 0, len(all))
 	inRequest := make(map[rows.AlertKey]struct{}, len(all))
@@ -315,7 +318,7 @@ func (h *Handler) serve(c *gin.Context) int {
 	if len(fresh) > 0 {
 		epoch := h.dedup.Epoch()
 		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
-		err := h.sink.WriteAlerts(ctx, fresh)
+		err := h.sink.Write(ctx, fresh)
 		cancel()
 		if err != nil {
 			// Nothing is marked as seen: Alertmanager's retry must be written.

@@ -32,15 +32,15 @@ type fakeSink struct {
 	mu    sync.Mutex
 	rows  []rows.AlertRow
 	calls int
-	err   error // when set, WriteAlerts fails and keeps nothing
+	err   error // when set, Write fails and keeps nothing
 
-	// When block is set, WriteAlerts signals entered and then waits for
+	// When block is set, Write signals entered and then waits for
 	// block to close or ctx to end, whichever is first.
 	block   chan struct{}
 	entered chan struct{}
 }
 
-func (s *fakeSink) WriteAlerts(ctx context.Context, rs []rows.AlertRow) error {
+func (s *fakeSink) Write(ctx context.Context, rs []rows.AlertRow) error {
 	s.mu.Lock()
 	s.calls++
 	block, entered, err := s.block, s.entered, s.err

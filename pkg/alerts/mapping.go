@@ -1,24 +1,61 @@
 package alerts
 
 import (
+	"context"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
 // Rows maps every alert of m to a row of prometheus_alerts, in payload order.
-// receivedAt becomes AlertIngestDateTime. Only opts.QueryLabel and
-// opts.SeverityLabel are used (empty values get the defaults).
-func (m *Message) Rows(receivedAt time.Time, opts Options) []rows.AlertRow {
+// receivedAt becomes AlertIngestDateTime. opts.QueryLabel, SeverityLabel,
+// JoinLabels and Resolver are used (empty values get the defaults); ctx
+// bounds the Resolver.
+func (m *Message) Rows(ctx context.Context, receivedAt time.Time, opts Options) []rows.AlertRow {
 	opts = opts.withDefaults()
 	out := make([]rows.AlertRow, 0, len(m.Alerts))
 	for i := range m.Alerts {
-		out = append(out, m.Alerts[i].row(m.Receiver, receivedAt.UTC(), opts))
+		out = append(out, m.Alerts[i].row(ctx, m, receivedAt.UTC(), opts))
 	}
 	return out
 }
 
-func (a *Alert) row(receiver string, receivedAt time.Time, opts Options) rows.AlertRow {
+// Target is the polled query an alert is about and the key of its series
+// there: the join puts the query's samples next to the alert.
+type Target struct {
+	Query     string
+	SeriesKey string
+}
+
+// Resolver finds an alert's Target. It may wait briefly (e.g. for a look at
+// Prometheus's rules when the alert's rule is new), bounded by ctx, and
+// returns ok=false when it does not know the alert; the configured queries
+// are asked then. It must be safe for concurrent use.
+type Resolver interface {
+	Resolve(ctx context.Context, labels map[string]string, generatorURL string) (t Target, ok bool)
+}
+
+// configuredTarget is the Target of an alert by its QueryLabel (or its
+// alertname): the configured query of that name, keyed on the query's join
+// labels (job and instance by default).
+func configuredTarget(labels map[string]string, opts Options) Target {
+	// Rules that watch a configured query carry its name in QueryLabel.
+	// Prometheus drops empty labels, so an empty value counts as absent.
+	query := labels[opts.QueryLabel]
+	if query == "" {
+		query = labels["alertname"]
+	}
+	join, ok := opts.JoinLabels[query]
+	if !ok {
+		join = rows.DefaultJoinLabels
+	}
+	return Target{Query: query, SeriesKey: rows.KeySpec{Only: join}.Key(toLabelSet(labels))}
+}
+
+func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts Options) rows.AlertRow {
 	// The time of the event the row records: when it began firing, or when
 	// it resolved. It is part of the row's key, so a resolved alert gets a
 	// row of its own next to the firing one.
@@ -26,18 +63,26 @@ func (a *Alert) row(receiver string, receivedAt time.Time, opts Options) rows.Al
 	if a.Status == StatusResolved {
 		at = a.EndsAt
 	}
-	// Rules that watch a polled query carry its name in QueryLabel, which
-	// lets Deephaven join the alert to that query's samples. Prometheus drops
-	// empty labels, so an empty value counts as absent.
-	query := a.Labels[opts.QueryLabel]
-	if query == "" {
-		query = a.Labels["alertname"]
+	// An alert labelled with a configured query's name joins that query;
+	// otherwise its rule's value expression does, when the Resolver knows
+	// the rule.
+	var target Target
+	found := false
+	if opts.Resolver != nil && a.Labels[opts.QueryLabel] == "" {
+		target, found = opts.Resolver.Resolve(ctx, a.Labels, a.GeneratorURL)
+	}
+	if !found {
+		target = configuredTarget(a.Labels, opts)
+	}
+	source := rows.SourceAlertmanager
+	if m.Grafana != nil {
+		source = rows.SourceGrafana
 	}
 	return rows.AlertRow{
 		PrometheusDateTime:  at.UTC(),
 		Job:                 a.Labels["job"],
 		Instance:            a.Labels["instance"],
-		PrometheusQuery:     query,
+		PrometheusQuery:     target.Query,
 		Status:              a.Status,
 		AlertIngestDateTime: receivedAt,
 		AlertName:           a.Labels["alertname"],
@@ -48,7 +93,11 @@ func (a *Alert) row(receiver string, receivedAt time.Time, opts Options) rows.Al
 		Labels:              LabelsText(a.Labels),
 		Annotations:         LabelsText(a.Annotations),
 		GeneratorURL:        a.GeneratorURL,
-		Receiver:            receiver,
+		Receiver:            m.Receiver,
+		Source:              source,
+		SeriesKey:           target.SeriesKey,
+		Values:              a.ValuesText(),
+		AlertValue:          a.Value,
 	}
 }
 
@@ -60,4 +109,18 @@ func (a *Alert) row(receiver string, receivedAt time.Time, opts Options) rows.Al
 // '"' or ',' makes the text ambiguous (the structured columns are not).
 func LabelsText(m map[string]string) string {
 	return toLabelSet(m).String()
+}
+
+// ValuesText renders the reported values as canonical text, names sorted,
+// e.g. {B="44.2", C="1"} (values in Go's shortest 'g' form); "" when the
+// sender reported none.
+func (a *Alert) ValuesText() string {
+	if a.Values == nil {
+		return ""
+	}
+	ls := make(model.LabelSet, len(a.Values))
+	for k, v := range a.Values {
+		ls[model.LabelName(k)] = model.LabelValue(strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return ls.String()
 }

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ func decodeRows(t *testing.T, file string, receivedAt time.Time, opts Options) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Rows(receivedAt, opts)
+	return m.Rows(context.Background(), receivedAt, opts)
 }
 
 func TestRowsFiring(t *testing.T) {
@@ -40,6 +41,8 @@ func TestRowsFiring(t *testing.T) {
 		Annotations:         `{description="localhost:19090 of job prometheus is up", summary="Prometheus is up"}`,
 		GeneratorURL:        "http://vm:19090/graph?g0.expr=up+%3D%3D+1&g0.tab=1",
 		Receiver:            "deephaven",
+		Source:              "alertmanager",
+		SeriesKey:           `{instance="localhost:19090", job="prometheus"}`, // the default join labels
 	}
 	checkRow(t, rs[0], want)
 	if rs[1].Job != "node" || rs[1].Instance != "localhost:19100" {
@@ -66,6 +69,8 @@ func TestRowsResolved(t *testing.T) {
 		Annotations:         `{summary="Disk almost full"}`,
 		GeneratorURL:        "http://vm:19090/graph?g0.expr=disk",
 		Receiver:            "deephaven",
+		Source:              "alertmanager",
+		SeriesKey:           `{instance="db1:9100", job="node"}`,
 	}
 	checkRow(t, rs[0], want)
 }
@@ -148,5 +153,31 @@ func checkRow(t *testing.T, got, want rows.AlertRow) {
 	want.PrometheusDateTime, want.AlertIngestDateTime, want.StartsAt, want.EndsAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("row:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+type fixedResolver map[string]Target
+
+func (r fixedResolver) Resolve(_ context.Context, labels map[string]string, _ string) (Target, bool) {
+	t, ok := r[labels["alertname"]]
+	return t, ok
+}
+
+// An alert naming a configured query is keyed on that query's join labels;
+// other alerts go to the Resolver, and to their alertname when it does not
+// know them.
+func TestRowsTargets(t *testing.T) {
+	received := time.Date(2026, 11, 25, 5, 0, 0, 0, time.UTC)
+	opts := Options{
+		JoinLabels: map[string][]string{"up": {"job"}},
+		Resolver:   fixedResolver{"DiskFull": {Query: "DiskFull:0a1b2c3d", SeriesKey: `{device="sda"}`}, "SelfUp": {Query: "never", SeriesKey: "never"}},
+	}
+	rs := decodeRows(t, "am025_firing.json", received, opts)
+	if rs[0].PrometheusQuery != "up" || rs[0].SeriesKey != `{job="prometheus"}` {
+		t.Errorf("alert naming a configured query: %s %s", rs[0].PrometheusQuery, rs[0].SeriesKey)
+	}
+	rs = decodeRows(t, "am025_resolved.json", received, opts)
+	if rs[0].PrometheusQuery != "DiskFull:0a1b2c3d" || rs[0].SeriesKey != `{device="sda"}` {
+		t.Errorf("alert of a known rule: %s %s", rs[0].PrometheusQuery, rs[0].SeriesKey)
 	}
 }

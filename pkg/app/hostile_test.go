@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,7 +46,7 @@ func TestHostileCorpusOverHTTP(t *testing.T) {
 			continue
 		}
 		valid = append(valid, body{filepath.Base(f), data})
-		for _, r := range msg.Rows(time.Now(), alerts.Options{}) {
+		for _, r := range msg.Rows(context.Background(), time.Now(), alerts.Options{}) {
 			keys[r.Key()] = true
 		}
 	}

@@ -162,6 +162,11 @@ type QueryConfig struct {
 	Interval model.Duration `yaml:"interval"`
 	// Timeout defaults to prometheus.query_timeout.
 	Timeout model.Duration `yaml:"timeout"`
+	// JoinLabels are the labels that identify a series of this query in
+	// the join with alerts that name it (alerts.query_label): an alert
+	// joins the samples whose values of these labels equal its own.
+	// Default [job, instance].
+	JoinLabels []string `yaml:"join_labels,omitempty"`
 }
 
 // These aliases let an UnmarshalYAML method declare a local copy of its
@@ -417,6 +422,9 @@ func (c *Config) applyQueryDefaults() {
 		}
 		if q.Timeout == unset {
 			q.Timeout = c.Prometheus.QueryTimeout
+		}
+		if q.JoinLabels == nil {
+			q.JoinLabels = []string{"job", "instance"}
 		}
 	}
 }

@@ -63,10 +63,12 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-empty-expr.yml", "queries[0].expr: must be set"},
 		{"bad-zero-interval.yml", "queries[2].interval: must be greater than 0"},
 		{"bad-zero-query-timeout.yml", "queries[0].timeout: must be greater than 0"},
+		{"bad-join-labels.yml", `queries[0].join_labels[1]: "in-stance" is not a label name`},
 
 		{"bad-alerts.yml", "alerts.max_body_bytes: must be greater than 0"},
 		{"bad-query-label.yml", "alerts.query_label: must be set"},
 		{"bad-journal.yml", "journal.max_bytes: must be greater than 0"},
+		{"bad-journal-segment.yml", "journal.segment_bytes: must be greater than 0"},
 		{"bad-table-name.yml", `tables.alerts: "prometheus-alerts" is not a valid identifier (^[A-Za-z_][A-Za-z0-9_]*$)`},
 		{"bad-duplicate-tables.yml", `tables.joined: "prometheus_alerts" is already used by tables.alerts`},
 	} {
@@ -188,8 +190,8 @@ func TestLoadGood(t *testing.T) {
 			BackfillMax:  0,
 		},
 		Queries: []QueryConfig{
-			{Name: "up", Expr: "up", Interval: dur("15s"), Timeout: dur("3s")},
-			{Name: "http rate", Expr: "sum(rate(http_requests_total[5m]))", Interval: dur("1m"), Timeout: dur("20s")},
+			{Name: "up", Expr: "up", Interval: dur("15s"), Timeout: dur("3s"), JoinLabels: jl},
+			{Name: "http rate", Expr: "sum(rate(http_requests_total[5m]))", Interval: dur("1m"), Timeout: dur("20s"), JoinLabels: jl},
 		},
 		Alerts: AlertsConfig{
 			QueryLabel:            "query",
@@ -280,9 +282,9 @@ queries:
 		t.Fatal(err)
 	}
 	want := []QueryConfig{
-		{Name: "a", Expr: "a", Interval: dur("7s"), Timeout: dur("2s")},
-		{Name: "b", Expr: "b", Interval: dur("1m"), Timeout: dur("2s")},
-		{Name: "c", Expr: "c", Interval: dur("7s"), Timeout: dur("9s")},
+		{Name: "a", Expr: "a", Interval: dur("7s"), Timeout: dur("2s"), JoinLabels: jl},
+		{Name: "b", Expr: "b", Interval: dur("1m"), Timeout: dur("2s"), JoinLabels: jl},
+		{Name: "c", Expr: "c", Interval: dur("7s"), Timeout: dur("9s"), JoinLabels: jl},
 	}
 	if !reflect.DeepEqual(cfg.Queries, want) {
 		t.Errorf("Queries = %+v, want %+v", cfg.Queries, want)
@@ -342,14 +344,15 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("address %q, url %q", cfg.Deephaven.Address, cfg.Prometheus.URL)
 	}
 	want := []QueryConfig{
-		{Name: "go_memstats_alloc_bytes", Expr: "go_memstats_alloc_bytes", Interval: dur("1s"), Timeout: dur("10s")},
-		{Name: "go_goroutines", Expr: "go_goroutines", Interval: dur("1s"), Timeout: dur("10s")},
-		{Name: "up", Expr: "up", Interval: dur("1s"), Timeout: dur("10s")},
+		{Name: "go_memstats_alloc_bytes", Expr: "go_memstats_alloc_bytes", Interval: dur("1s"), Timeout: dur("10s"), JoinLabels: jl},
+		{Name: "go_goroutines", Expr: "go_goroutines", Interval: dur("1s"), Timeout: dur("10s"), JoinLabels: jl},
+		{Name: "up", Expr: "up", Interval: dur("1s"), Timeout: dur("10s"), JoinLabels: jl},
 		{
-			Name:     "prometheus_http_requests_rate",
-			Expr:     "sum by (job, instance) (rate(prometheus_http_requests_total[1m]))",
-			Interval: dur("5s"),
-			Timeout:  dur("10s"),
+			Name:       "prometheus_http_requests_rate",
+			Expr:       "sum by (job, instance) (rate(prometheus_http_requests_total[1m]))",
+			Interval:   dur("5s"),
+			Timeout:    dur("10s"),
+			JoinLabels: jl,
 		},
 	}
 	if !reflect.DeepEqual(cfg.Queries, want) {
@@ -368,3 +371,5 @@ func TestTrailingEmptyDocument(t *testing.T) {
 		t.Errorf("Parse: %v", err)
 	}
 }
+
+var jl = []string{"job", "instance"}

@@ -106,6 +106,11 @@ func (c *Config) validate(file string) error {
 		v.required(p.field("expr"), q.Expr)
 		v.positiveDuration(p.field("interval"), q.Interval)
 		v.positiveDuration(p.field("timeout"), q.Timeout)
+		for j, l := range q.JoinLabels {
+			if !model.LabelName(l).IsValidLegacy() || l == model.MetricNameLabel {
+				v.errorf(p.field("join_labels").index(j), "%q is not a label name", l)
+			}
+		}
 	}
 
 	al := keyPath("alerts")

@@ -179,7 +179,7 @@ func (r *runner) backfillChunk(ctx context.Context, start, end model.Time, step 
 	var histograms int
 	if err == nil {
 		after := p.LastWritten(q.Name)
-		out, histograms, err = rangeToRows(q.Name, val, p.now(), func(t model.Time) bool {
+		out, histograms, err = rangeToRows(q.outputs(), val, p.now(), func(t model.Time) bool {
 			return t >= start && t <= end && t.Time().After(after)
 		})
 	}

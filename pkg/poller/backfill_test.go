@@ -597,7 +597,7 @@ func TestRangeToRows(t *testing.T) {
 	}
 	mat = append(mat, nil)
 	keep := func(ts model.Time) bool { return ts <= 1795575358000 }
-	got, histograms, err := rangeToRows("r", mat, testNow, keep)
+	got, histograms, err := rangeToRows([]Output{{Name: "r"}}, mat, testNow, keep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +628,7 @@ func TestRangeToRowsRejectsOtherResults(t *testing.T) {
 		"nil string": (*model.String)(nil),
 		"nil":        nil,
 	} {
-		got, _, err := rangeToRows("q", v, testNow, func(model.Time) bool { return true })
+		got, _, err := rangeToRows([]Output{{Name: "q"}}, v, testNow, func(model.Time) bool { return true })
 		if !errors.Is(err, errResultType) || got != nil {
 			t.Errorf("%s: rangeToRows = %v, %v; want errResultType", name, got, err)
 		}
@@ -683,7 +683,7 @@ func FuzzRangeToRows(f *testing.F) {
 				}
 			}
 		}
-		got, hist, err := rangeToRows("fuzz", mat, testNow, keep)
+		got, hist, err := rangeToRows([]Output{{Name: "fuzz"}}, mat, testNow, keep)
 		if err != nil {
 			t.Fatalf("rangeToRows: %v", err)
 		}

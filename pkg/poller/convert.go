@@ -15,19 +15,35 @@ import (
 var errResultType = errors.New("unsupported result type")
 
 // ToRows converts the result of the named query into rows stamped with
-// ingest. It returns the rows, in result order, and the number of native
-// histogram samples it skipped. Vectors and scalars are supported; any other
-// result (matrix, string, none) is an error wrapping errResultType.
+// ingest, keyed on every label but __name__. It returns the rows, in result
+// order, and the number of native histogram samples it skipped. Vectors and
+// scalars are supported; any other result (matrix, string, none) is an error
+// wrapping errResultType.
 func ToRows(name string, v model.Value, ingest time.Time) ([]rows.MetricRow, int, error) {
+	return toRows([]Output{{Name: name}}, v, ingest)
+}
+
+// outputs returns the names and keys the query's rows are written under.
+func (q Query) outputs() []Output {
+	return append([]Output{{Name: q.Name, Key: q.Key}}, q.Also...)
+}
+
+// toRows converts a query result into rows for each output: one row per
+// sample and output, the outputs of a sample next to each other.
+func toRows(outs []Output, v model.Value, ingest time.Time) ([]rows.MetricRow, int, error) {
 	switch v := v.(type) {
 	case model.Vector:
-		out, histograms := vectorToRows(name, v, ingest)
+		out, histograms := vectorToRows(outs, v, ingest)
 		return out, histograms, nil
 	case *model.Scalar:
 		if v == nil {
 			return nil, 0, fmt.Errorf("%w: empty scalar", errResultType)
 		}
-		return []rows.MetricRow{scalarToRow(name, v, ingest)}, 0, nil
+		out := make([]rows.MetricRow, 0, len(outs))
+		for _, o := range outs {
+			out = append(out, scalarToRow(o, v, ingest))
+		}
+		return out, 0, nil
 	case nil:
 		return nil, 0, fmt.Errorf("%w: no result", errResultType)
 	default:
@@ -35,11 +51,11 @@ func ToRows(name string, v model.Value, ingest time.Time) ([]rows.MetricRow, int
 	}
 }
 
-// vectorToRows returns one row per float sample of vec and the number of
-// native histogram samples it skipped (they have no single value). Nil
-// samples are skipped too, uncounted.
-func vectorToRows(name string, vec model.Vector, ingest time.Time) ([]rows.MetricRow, int) {
-	out := make([]rows.MetricRow, 0, len(vec))
+// vectorToRows returns one row per float sample of vec and output, and the
+// number of native histogram samples it skipped (they have no single value).
+// Nil samples are skipped too, uncounted.
+func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.MetricRow, int) {
+	out := make([]rows.MetricRow, 0, len(vec)*len(outs))
 	histograms := 0
 	ingest = ingest.UTC()
 	for _, s := range vec {
@@ -50,27 +66,32 @@ func vectorToRows(name string, vec model.Vector, ingest time.Time) ([]rows.Metri
 			histograms++
 			continue
 		}
-		out = append(out, rows.MetricRow{
-			PrometheusDateTime:   s.Timestamp.Time().UTC(),
-			PrometheusQuery:      name,
-			Job:                  string(s.Metric[model.JobLabel]),
-			Instance:             string(s.Metric[model.InstanceLabel]),
-			Value:                float64(s.Value),
-			MetricIngestDateTime: ingest,
-			Labels:               labelsText(s.Metric),
-		})
+		labels := labelsText(s.Metric)
+		for _, o := range outs {
+			out = append(out, rows.MetricRow{
+				PrometheusDateTime:   s.Timestamp.Time().UTC(),
+				PrometheusQuery:      o.Name,
+				Job:                  string(s.Metric[model.JobLabel]),
+				Instance:             string(s.Metric[model.InstanceLabel]),
+				Value:                float64(s.Value),
+				MetricIngestDateTime: ingest,
+				Labels:               labels,
+				SeriesKey:            o.Key.Key(model.LabelSet(s.Metric)),
+			})
+		}
 	}
 	return out, histograms
 }
 
 // scalarToRow returns the row of a scalar result: no job, instance or labels.
-func scalarToRow(name string, s *model.Scalar, ingest time.Time) rows.MetricRow {
+func scalarToRow(o Output, s *model.Scalar, ingest time.Time) rows.MetricRow {
 	return rows.MetricRow{
 		PrometheusDateTime:   s.Timestamp.Time().UTC(),
-		PrometheusQuery:      name,
+		PrometheusQuery:      o.Name,
 		Value:                float64(s.Value),
 		MetricIngestDateTime: ingest.UTC(),
 		Labels:               labelsText(nil),
+		SeriesKey:            labelsText(nil),
 	}
 }
 
@@ -81,7 +102,7 @@ func scalarToRow(name string, s *model.Scalar, ingest time.Time) rows.MetricRow 
 // result (series) order. It also returns the number of native histogram
 // samples it skipped among those keep accepts. A range query always returns
 // a matrix; any other result is an error wrapping errResultType.
-func rangeToRows(name string, v model.Value, ingest time.Time, keep func(model.Time) bool) ([]rows.MetricRow, int, error) {
+func rangeToRows(outs []Output, v model.Value, ingest time.Time, keep func(model.Time) bool) ([]rows.MetricRow, int, error) {
 	var mat model.Matrix
 	switch v := v.(type) {
 	case model.Matrix:
@@ -101,19 +122,26 @@ func rangeToRows(name string, v model.Value, ingest time.Time, keep func(model.T
 		}
 		job, instance := string(s.Metric[model.JobLabel]), string(s.Metric[model.InstanceLabel])
 		labels := labelsText(s.Metric)
+		keys := make([]string, len(outs))
+		for i, o := range outs {
+			keys[i] = o.Key.Key(model.LabelSet(s.Metric))
+		}
 		for _, sp := range s.Values {
 			if !keep(sp.Timestamp) {
 				continue
 			}
-			out = append(out, rows.MetricRow{
-				PrometheusDateTime:   sp.Timestamp.Time().UTC(),
-				PrometheusQuery:      name,
-				Job:                  job,
-				Instance:             instance,
-				Value:                float64(sp.Value),
-				MetricIngestDateTime: ingest,
-				Labels:               labels,
-			})
+			for i, o := range outs {
+				out = append(out, rows.MetricRow{
+					PrometheusDateTime:   sp.Timestamp.Time().UTC(),
+					PrometheusQuery:      o.Name,
+					Job:                  job,
+					Instance:             instance,
+					Value:                float64(sp.Value),
+					MetricIngestDateTime: ingest,
+					Labels:               labels,
+					SeriesKey:            keys[i],
+				})
+			}
 		}
 		for _, hp := range s.Histograms {
 			if keep(hp.Timestamp) {

@@ -164,3 +164,32 @@ func FuzzVectorToRows(f *testing.F) {
 		}
 	})
 }
+
+// A query's samples are written once per output, each with its own series
+// key, the outputs of a sample next to each other.
+func TestOutputsAndSeriesKeys(t *testing.T) {
+	vec := model.Vector{
+		{Metric: model.Metric{"__name__": "m", "job": "j", "instance": "i1", "mode": "x"}, Value: 1, Timestamp: 1000},
+		{Metric: model.Metric{"__name__": "m", "job": "j", "instance": "i2", "mode": "y"}, Value: 2, Timestamp: 1000},
+	}
+	q := Query{Name: "a", Key: rows.KeySpec{Only: rows.DefaultJoinLabels}, Also: []Output{{Name: "b", Key: rows.KeySpec{Drop: []string{"mode"}}}}}
+	got, _, err := toRows(q.outputs(), vec, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ query, key string }{
+		{"a", `{instance="i1", job="j"}`}, {"b", `{instance="i1", job="j"}`},
+		{"a", `{instance="i2", job="j"}`}, {"b", `{instance="i2", job="j"}`},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].PrometheusQuery != w.query || got[i].SeriesKey != w.key {
+			t.Errorf("row %d: %s %s, want %s %s", i, got[i].PrometheusQuery, got[i].SeriesKey, w.query, w.key)
+		}
+	}
+	if rs, _, _ := ToRows("q", vec, testNow); rs[0].SeriesKey != `{instance="i1", job="j", mode="x"}` {
+		t.Errorf("default key = %s, want every label but __name__", rs[0].SeriesKey)
+	}
+}

@@ -296,7 +296,7 @@ type fakeSink struct {
 	gate  chan struct{}
 }
 
-func (s *fakeSink) WriteMetrics(ctx context.Context, rs []rows.MetricRow) error {
+func (s *fakeSink) Write(ctx context.Context, rs []rows.MetricRow) error {
 	s.mu.Lock()
 	s.calls++
 	err, block, gate := s.err, s.block, s.gate

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -29,21 +30,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
-// Sink receives the rows of one poll.
+// Sink receives the rows of each poll (see sink.Writer).
 //
-// WriteMetrics must be safe for concurrent use (queries are polled in
-// parallel) and must honour ctx: the poller cancels it on shutdown and when a
-// query is removed or changed, and waits for it to return. The sink owns rows
-// once called; the poller does not touch the slice again. An error means the
-// rows were not stored; the poller logs and counts it and does not retry
-// (with WithBackfill, a later backfill fetches the samples again from
-// Prometheus, so a sink that stored part of the rows and returned an error
-// would cause duplicates).
-type Sink interface {
-	WriteMetrics(ctx context.Context, rows []rows.MetricRow) error
-}
+// Queries are polled in parallel; the poller cancels a write's ctx on
+// shutdown and when a query is removed or changed, and waits for it to
+// return. The poller does not touch the slice again. An error means the rows
+// were not stored; the poller logs and counts it and does not retry (with
+// WithBackfill, a later backfill fetches the samples again from Prometheus,
+// so a sink that stored part of the rows and returned an error would cause
+// duplicates).
+type Sink = sink.Writer[rows.MetricRow]
 
 // Query is one PromQL instant query polled at a fixed interval.
 type Query struct {
@@ -58,6 +57,33 @@ type Query struct {
 	// Timeout bounds one poll (the HTTP call, and Prometheus's evaluation via
 	// the timeout parameter). Zero means Interval.
 	Timeout time.Duration
+	// Key makes each row's SeriesKey from its sample's labels; the zero
+	// value keys on every label but __name__.
+	Key rows.KeySpec
+	// Also lists more names the same samples are written under, each with
+	// its own Key: queries of different names that share an expression
+	// share one poll. Their rows are written together with the query's.
+	Also []Output
+}
+
+// Output is another name a query's rows are written under.
+type Output struct {
+	Name string
+	Key  rows.KeySpec
+}
+
+// equal reports whether two queries poll and write the same way.
+func (q Query) equal(o Query) bool {
+	if q.Name != o.Name || q.Expr != o.Expr || q.Interval != o.Interval || q.Timeout != o.Timeout ||
+		!q.Key.Equal(o.Key) || len(q.Also) != len(o.Also) {
+		return false
+	}
+	for i := range q.Also {
+		if q.Also[i].Name != o.Also[i].Name || !q.Also[i].Key.Equal(o.Also[i].Key) {
+			return false
+		}
+	}
+	return true
 }
 
 // DefaultMaxBackoff is the default of WithMaxBackoff.
@@ -194,7 +220,8 @@ type Poller struct {
 	mu      sync.Mutex
 	state   runState
 	runCtx  context.Context
-	desired map[string]Query // validated, Timeout defaulted
+	sets    map[string][]Query // the queries of each set, as given
+	desired map[string]Query   // validated, Timeout defaulted
 	running map[string]*runner
 
 	lwMu        sync.Mutex
@@ -237,6 +264,7 @@ func New(api v1.API, sink Sink, logger *slog.Logger, reg prometheus.Registerer, 
 		now:         time.Now,
 		maxBackoff:  DefaultMaxBackoff,
 		jitter:      rand.Float64,
+		sets:        map[string][]Query{},
 		desired:     map[string]Query{},
 		running:     map[string]*runner{},
 		lastWritten: map[string]time.Time{},
@@ -273,30 +301,56 @@ func (p *Poller) Run(ctx context.Context) error {
 	return nil
 }
 
-// Update replaces the set of queries: new queries start, removed ones stop
-// (their metrics' label values and LastWritten entry are deleted) and changed
-// ones (any field differs) restart. Invalid queries and duplicate names are
-// logged and dropped, the first of duplicates winning; ValidateQueries reports
-// the same problems as an error, for callers that want to refuse a reload.
+// Update replaces the whole set of queries: new queries start, removed ones
+// stop (their metrics' label values and LastWritten entry are deleted) and
+// changed ones (any field differs) restart. Invalid queries and duplicate
+// names are logged and dropped, the first of duplicates winning;
+// ValidateQueries reports the same problems as an error, for callers that
+// want to refuse a reload. It is SetQueries("", queries) with no other set.
 func (p *Poller) Update(queries []Query) {
-	valid := make(map[string]Query, len(queries))
-	for i, q := range queries {
-		if err := validateQuery(q); err != nil {
-			p.logger.Error("Ignoring invalid query", "index", i, "query", q.Name, "err", err)
-			continue
-		}
-		if _, dup := valid[q.Name]; dup {
-			p.logger.Error("Ignoring query with duplicate name", "index", i, "query", q.Name)
-			continue
-		}
-		if q.Timeout == 0 {
-			q.Timeout = q.Interval
-		}
-		valid[q.Name] = q
-	}
-
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.sets = map[string][]Query{"": queries}
+	p.applyLocked()
+}
+
+// SetQueries replaces the queries of one named set, leaving the other sets
+// alone: the configured queries and those derived from alerting rules are
+// kept by different owners. Across sets, a name already taken by a set that
+// sorts first wins (the configured queries' set is named "config", the
+// rules' "rules"). Otherwise it works like Update.
+func (p *Poller) SetQueries(set string, queries []Query) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sets[set] = queries
+	p.applyLocked()
+}
+
+// applyLocked makes the queries of all sets the desired ones. p.mu is held.
+func (p *Poller) applyLocked() {
+	names := make([]string, 0, len(p.sets))
+	for set := range p.sets {
+		names = append(names, set)
+	}
+	slices.Sort(names)
+	valid := map[string]Query{}
+	for _, set := range names {
+		for i, q := range p.sets[set] {
+			if err := validateQuery(q); err != nil {
+				p.logger.Error("Ignoring invalid query", "set", set, "index", i, "query", q.Name, "err", err)
+				continue
+			}
+			if _, dup := valid[q.Name]; dup {
+				p.logger.Error("Ignoring query with duplicate name", "set", set, "index", i, "query", q.Name)
+				continue
+			}
+			if q.Timeout == 0 {
+				q.Timeout = q.Interval
+			}
+			valid[q.Name] = q
+		}
+	}
+
 	var removed []string
 	for name := range p.desired {
 		if _, ok := valid[name]; !ok {
@@ -441,7 +495,7 @@ func (p *Poller) setLastWrittenSince(name string, t time.Time, rewinds uint64) {
 func (p *Poller) reconcileLocked() {
 	p.stopLocked(func(name string) bool {
 		q, ok := p.desired[name]
-		return !ok || q != p.running[name].q
+		return !ok || !q.equal(p.running[name].q)
 	})
 	for name, q := range p.desired {
 		if _, ok := p.running[name]; ok {

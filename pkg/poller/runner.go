@@ -136,7 +136,7 @@ func (r *runner) poll(ctx context.Context) bool {
 	var out []rows.MetricRow
 	var histograms int
 	if err == nil {
-		out, histograms, err = ToRows(q.Name, val, p.now())
+		out, histograms, err = toRows(q.outputs(), val, p.now())
 	}
 	if err != nil {
 		reason, key, attrs := describeFailure(err, qctx)
@@ -202,7 +202,7 @@ func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	p, q, m := r.p, r.q, r.p.metrics
 	newest := newestSample(out) // the sink owns out once called
 	rewinds := p.rewound(q.Name)
-	if err := p.sink.WriteMetrics(ctx, out); err != nil {
+	if err := p.sink.Write(ctx, out); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}

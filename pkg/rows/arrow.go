@@ -56,6 +56,7 @@ func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
 	b.Reserve(len(rs))
 	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
 	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	alertValue := b.Field(18).(*array.Float64Builder)
 	for i := range rs {
 		r := &rs[i]
 		appendInstant(ts(0), r.PrometheusDateTime)
@@ -73,6 +74,14 @@ func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
 		f(12).Append(r.Annotations)
 		f(13).Append(r.GeneratorURL)
 		f(14).Append(r.Receiver)
+		f(15).Append(r.Source)
+		f(16).Append(r.SeriesKey)
+		f(17).Append(r.Values)
+		if r.AlertValue != nil {
+			alertValue.Append(*r.AlertValue)
+		} else {
+			alertValue.AppendNull()
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -95,6 +104,7 @@ func MetricRecord(mem memory.Allocator, rs []MetricRow) arrow.RecordBatch {
 		vals.Append(r.Value)
 		appendInstant(ts(5), r.MetricIngestDateTime)
 		f(6).Append(r.Labels)
+		f(7).Append(r.SeriesKey)
 	}
 	return b.NewRecordBatch()
 }

@@ -19,8 +19,15 @@ const (
 	DefaultCheckpointsTable = "prometheus_bridge_checkpoints"
 )
 
-// AlertRow is one alert of one Alertmanager notification: a row of the
-// prometheus_alerts table. Times are UTC; a zero time is written as null.
+// Sources of alert rows, the Source column.
+const (
+	SourceAlertmanager = "alertmanager" // Alertmanager's webhook
+	SourceGrafana      = "grafana"      // Grafana-managed alerts' webhook
+	SourceAPI          = "alertmanager-api"
+)
+
+// AlertRow is one alert of one notification: a row of the prometheus_alerts
+// table. Times are UTC; a zero time is written as null.
 type AlertRow struct {
 	PrometheusDateTime  time.Time // StartsAt when firing, EndsAt when resolved
 	Job                 string
@@ -37,6 +44,18 @@ type AlertRow struct {
 	Annotations         string
 	GeneratorURL        string
 	Receiver            string
+	// Source says who sent the row: SourceAlertmanager, SourceGrafana or
+	// SourceAPI.
+	Source string
+	// SeriesKey identifies the series of PrometheusQuery the alert is
+	// about (see KeySpec); the join matches it with the metric rows'.
+	SeriesKey string
+	// Values are the values the sender reported with the alert, as
+	// canonical text ({B="44.2", C="1"}); "" when it reported none.
+	Values string
+	// AlertValue is the value that fed the alert's condition, when the
+	// sender reports one (Grafana); nil otherwise, written as null.
+	AlertValue *float64 `json:",omitempty"`
 }
 
 // Key identifies an alert event: a repeat of the same key is the same row.
@@ -55,12 +74,13 @@ func (r *AlertRow) Key() AlertKey {
 // the prometheus_metrics table.
 type MetricRow struct {
 	PrometheusDateTime   time.Time // the sample's timestamp
-	PrometheusQuery      string    // the configured query's name
+	PrometheusQuery      string    // the query's name
 	Job                  string
 	Instance             string
 	Value                float64 // NaN and ±Inf are kept
 	MetricIngestDateTime time.Time
 	Labels               string // the series' whole label set as canonical text
+	SeriesKey            string // the labels that identify the series in the join, see KeySpec
 }
 
 // ColumnType is a Deephaven column type the bridge uses.
@@ -117,6 +137,10 @@ var AlertColumns = []Column{
 	{"Annotations", String},
 	{"GeneratorURL", String},
 	{"Receiver", String},
+	{"Source", String},
+	{"SeriesKey", String},
+	{"Values", String},
+	{"AlertValue", Double},
 }
 
 // AlertKeys are the key columns of prometheus_alerts: the same alert event
@@ -132,6 +156,7 @@ var MetricColumns = []Column{
 	{"Value", Double},
 	{"MetricIngestDateTime", Instant},
 	{"Labels", String},
+	{"SeriesKey", String},
 }
 
 // CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
@@ -168,14 +193,14 @@ var (
 
 // Join describes prometheus_alerts_metrics: Deephaven's as-of join of the
 // alerts (left) onto the metrics (right). For each alert it adds the value of
-// the latest sample of the same Job, Instance and PrometheusQuery at or before
+// the latest sample of the same PrometheusQuery and SeriesKey at or before
 // the alert's PrometheusDateTime.
 var Join = struct {
 	ExactMatch []string
 	AsOf       string
 	Add        []string
 }{
-	ExactMatch: []string{"Job", "Instance", "PrometheusQuery"},
+	ExactMatch: []string{"PrometheusQuery", "SeriesKey"},
 	AsOf:       "PrometheusDateTime>=PrometheusDateTime",
 	Add:        []string{"Value", "MetricTimeStamp=PrometheusDateTime"},
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/common/model"
 )
 
 func TestAlertRecordColumnsInOrder(t *testing.T) {
@@ -47,5 +48,26 @@ func TestMetricRecordKeepsSpecialValues(t *testing.T) {
 		if !(g == v || (math.IsNaN(g) && math.IsNaN(v))) {
 			t.Errorf("row %d: Value = %v, want %v", i, g, v)
 		}
+	}
+}
+
+func TestSeriesKey(t *testing.T) {
+	ls := model.LabelSet{"__name__": "node_load1", "instance": "a:9100", "job": "node", "severity": "warning", "empty": ""}
+	for _, tc := range []struct {
+		spec KeySpec
+		want string
+	}{
+		{KeySpec{}, `{instance="a:9100", job="node", severity="warning"}`},
+		{KeySpec{Only: DefaultJoinLabels}, `{instance="a:9100", job="node"}`},
+		{KeySpec{Only: []string{"job", "missing"}}, `{job="node"}`},
+		{KeySpec{Only: []string{}}, `{}`},
+		{KeySpec{Drop: []string{"severity", "alertname"}}, `{instance="a:9100", job="node"}`},
+	} {
+		if got := tc.spec.Key(ls); got != tc.want {
+			t.Errorf("%+v.Key = %s, want %s", tc.spec, got, tc.want)
+		}
+	}
+	if !(KeySpec{Only: []string{"a"}}).Equal(KeySpec{Only: []string{"a"}}) || (KeySpec{Only: []string{}}).Equal(KeySpec{}) {
+		t.Error("Equal")
 	}
 }

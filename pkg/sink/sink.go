@@ -1,10 +1,13 @@
-// Package sink is where rows wait on their way to Deephaven. Rows from many
-// webhook requests and polls are grouped into one upload per table (by size
-// or a short deadline), so throughput does not depend on how many rows one
-// caller brings, and a failed upload is retried with capped exponential
-// backoff while anyone still waits for it.
+// Package sink is where rows wait on their way to Deephaven (or Kafka).
 //
-// Data flow: source (webhook, poller) → Write → batch → Upload → Deephaven.
+// Sources hand rows to a [Writer], one per table, and do not know what is
+// behind it. Behind it there is usually a [Batcher]: rows from many webhook
+// requests and polls are grouped into one upload per table, so throughput
+// does not depend on how many rows one caller brings, and a failed upload is
+// retried with capped exponential backoff while anyone still waits for it.
+//
+// Data flow: source → Writer.Write → batch → Upload → Deephaven (pkg/tables)
+// or Kafka (pkg/kafka).
 package sink
 
 import (
@@ -17,6 +20,26 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Writer takes the rows of one table.
+//
+// Write returns nil once the rows are stored where the sink keeps them (in
+// a Deephaven input table, in the alert journal, or in a Kafka topic that
+// acknowledged them), and an error otherwise; after an error some of the
+// rows may still be stored later, so callers retry whole writes and tables
+// tolerate repeats (key-backed tables replace, the poller never re-sends
+// what it was told is stored). Write must be safe for concurrent use and
+// honour ctx. Callers must not change the rows while Write runs, nor after
+// it returned an error early (an upload in flight may still read them).
+type Writer[R any] interface {
+	Write(ctx context.Context, rows []R) error
+}
+
+// WriterFunc makes a function a Writer.
+type WriterFunc[R any] func(ctx context.Context, rows []R) error
+
+// Write calls f.
+func (f WriterFunc[R]) Write(ctx context.Context, rows []R) error { return f(ctx, rows) }
 
 // Upload writes one batch of rows to their table. It returns an error the
 // Batcher may retry when Retryable says so.

@@ -1,0 +1,308 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
+)
+
+// deephavenSink is the direct way into Deephaven: a batcher per table in
+// front of pkg/tables, over one client connection that it makes, keeps and
+// closes. Its writers are where the sources' rows wait.
+type deephavenSink struct {
+	cfg     *config.Config // as at start: address, auth and tables need a restart
+	auth    deephaven.Auth
+	tls     *tls.Config
+	logger  *slog.Logger
+	onReady func(ctx context.Context, t *tables.Tables) error
+
+	client atomic.Pointer[deephaven.Client]
+	tables atomic.Pointer[tables.Tables]
+
+	alerts  *sink.Batcher[rows.AlertRow]
+	metrics *sink.Batcher[rows.MetricRow]
+
+	// readyCh is closed once the tables were ready for the first time.
+	readyCh chan struct{}
+}
+
+func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady func(context.Context, *tables.Tables) error, logger *slog.Logger, reg prometheus.Registerer) (*deephavenSink, error) {
+	auth, err := deephavenAuth(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := deephavenTLS(cfg.Deephaven.TLS)
+	if err != nil {
+		return nil, err
+	}
+	d := &deephavenSink{cfg: cfg, auth: auth, tls: tlsCfg, logger: logger, onReady: onReady, readyCh: make(chan struct{})}
+	sm := sink.NewMetrics(reg)
+	opts := func(table string) sink.Options {
+		return sink.Options{Table: table, MaxRows: cfg.Deephaven.BatchMaxRows, MaxDelay: time.Duration(cfg.Deephaven.BatchMaxDelay), Retryable: tables.Retryable}
+	}
+	d.alerts = sink.New(d.uploadAlerts, opts(cfg.Tables.Alerts), logger, sm)
+	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prometheus_deephaven_bridge_deephaven_session_up",
+			Help: "1 while the Deephaven session is connected, else 0.",
+		}, func() float64 {
+			if c := d.client.Load(); c != nil && c.Status().State == deephaven.Connected {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prometheus_deephaven_bridge_deephaven_sessions",
+			Help: "Deephaven sessions made by this process (grows on reconnect).",
+		}, func() float64 {
+			if c := d.client.Load(); c != nil {
+				return float64(c.Status().Session)
+			}
+			return 0
+		}),
+	)
+	return d, nil
+}
+
+// run connects and prepares the tables, then keeps the connection until ctx
+// ends, and closes it. A schema mismatch is fatal: the bridge will not
+// write into tables it does not understand.
+func (d *deephavenSink) run(ctx context.Context) error {
+	defer func() {
+		if c := d.client.Load(); c != nil {
+			if err := c.Close(); err != nil {
+				d.logger.Debug("Close Deephaven session", "err", err)
+			}
+		}
+	}()
+	if err := d.connect(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (d *deephavenSink) connect(ctx context.Context) error {
+	cfg := d.cfg
+	dopts := []deephaven.Option{deephaven.WithAuth(d.auth), deephaven.WithLogger(d.logger.With("component", "deephaven"))}
+	if d.tls != nil {
+		dopts = append(dopts, deephaven.WithTLS(d.tls))
+	}
+	var c *deephaven.Client
+	err := retry(ctx, d.logger, "Cannot reach Deephaven; retrying", func() error {
+		dctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Deephaven.Timeout))
+		defer cancel()
+		var err error
+		c, err = deephaven.Dial(dctx, cfg.Deephaven.Address, dopts...)
+		return err
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	d.client.Store(c)
+	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
+	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
+	t.OnReady(func(ctx context.Context) error { return d.onReady(ctx, t) })
+	c.OnNewSession(func(ctx context.Context) {
+		if err := t.Ensure(ctx); err != nil {
+			d.logger.Error("Preparing Deephaven tables after reconnect failed; the next write tries again", "err", err)
+		}
+	})
+	err = retry(ctx, d.logger, "Preparing Deephaven tables failed; retrying", func() error {
+		err := t.Ensure(ctx)
+		var se *deephaven.SchemaError
+		if errors.As(err, &se) {
+			return permanent{err}
+		}
+		return err
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	d.tables.Store(t)
+	close(d.readyCh)
+	return nil
+}
+
+func (d *deephavenSink) uploadAlerts(ctx context.Context, rs []rows.AlertRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddAlerts(ctx, rs)
+}
+
+func (d *deephavenSink) uploadMetrics(ctx context.Context, rs []rows.MetricRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddMetrics(ctx, rs)
+}
+
+// ready reports why rows cannot be written to Deephaven now, or nil.
+func (d *deephavenSink) ready() error {
+	c := d.client.Load()
+	if c == nil {
+		return errors.New("not connected to Deephaven yet")
+	}
+	if st := c.Status(); st.State != deephaven.Connected {
+		return fmt.Errorf("Deephaven session is %s: %v", st.State, st.LastError)
+	}
+	t := d.tables.Load()
+	if t == nil || !t.Ready() {
+		return errors.New("Deephaven tables are not ready")
+	}
+	return nil
+}
+
+// onTablesReady runs whenever the tables were (re)prepared, before any row
+// may be written to them. It asks Deephaven whether it still holds what
+// this bridge wrote before (the bridge's checkpoint row, which lives and
+// dies with the server's memory like the rows). If not (the bridge's first
+// start against this server, or the server restarted), every source
+// restores what it can before the checkpoint is written: the journal's
+// history is resent (made durable first, see pkg/shipper), the webhook
+// forgets which alerts it wrote so repeats get through, and the poller
+// backfills what the metrics table lacks.
+func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
+	held, err := t.HoldsCheckpoint(ctx, b.id)
+	if err != nil {
+		// When in doubt, restore: the key-backed alerts table absorbs a
+		// resend, a lost history would stay lost.
+		b.logger.Warn("Cannot read the bridge's checkpoint in Deephaven; restoring as if Deephaven lost the bridge's rows", "err", err)
+	}
+	if !held {
+		if b.ship != nil {
+			if err := b.ship.ResendHistory(); err != nil {
+				return err
+			}
+		}
+		b.hook.ForgetWritten()
+	}
+	// The poller learns what the metrics table holds at every preparation:
+	// at start it knows nothing, after a server restart it knows too much.
+	points, err := t.NewestMetricTimes(ctx)
+	if err != nil {
+		b.logger.Warn("Cannot read where the metrics stopped; the time the bridge or Deephaven was down is not backfilled", "err", err)
+	} else {
+		b.poll.Resync(points)
+	}
+	if !held {
+		host, _ := os.Hostname()
+		cp := rows.CheckpointRow{Bridge: b.id, Host: host, Since: time.Now().UTC()}
+		if b.journal != nil {
+			cp.Journal = b.journal.Dir()
+		}
+		if err := t.SetCheckpoint(ctx, cp); err != nil {
+			return err
+		}
+		b.logger.Info("Deephaven did not hold this bridge's earlier rows (first start against it, or it restarted); restoring them",
+			"bridge", b.id, "journal", b.journal != nil)
+	}
+	if b.ship != nil {
+		b.ship.Wake()
+	}
+	return nil
+}
+
+// processID names a bridge without a journal in the checkpoint table: a
+// new one per process, since nothing of such a bridge outlives it.
+func processID() string {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return fmt.Sprintf("process-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	return hex.EncodeToString(raw[:])
+}
+
+// permanent marks an error that retry must not retry.
+type permanent struct{ error }
+
+// retry calls f until it succeeds, returns a permanent error, or ctx ends
+// (then it returns nil: stopping is not a failure). Waits grow from 200ms to
+// 15s; a failure is logged when its text changes, not on every try.
+func retry(ctx context.Context, logger *slog.Logger, msg string, f func() error) error {
+	var backoff time.Duration
+	var lastErr string
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var p permanent
+		if errors.As(err, &p) {
+			return p.error
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err.Error() != lastErr {
+			logger.Warn(msg, "err", err)
+			lastErr = err.Error()
+		}
+		backoff = min(max(backoff*2, 200*time.Millisecond), 15*time.Second)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func deephavenAuth(cfg *config.Config, getenv func(string) string) (deephaven.Auth, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if cfg.Deephaven.Auth.Type != config.AuthPSK {
+		return deephaven.Anonymous(), nil
+	}
+	key, err := cfg.ResolvePSK(getenv)
+	if err != nil {
+		return deephaven.Auth{}, err
+	}
+	return deephaven.PreSharedKey(key), nil
+}
+
+func deephavenTLS(t config.TLSConfig) (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("deephaven.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("deephaven.tls.ca_file: no certificates in %s", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("deephaven.tls.cert_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}

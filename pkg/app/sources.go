@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
+)
+
+// buildSources makes every source of cfg, each writing to its tables'
+// writers, in the order they start.
+func (b *bridge) buildSources(cfg *config.Config) error {
+	// Without a journal an alert is acknowledged once it is in Deephaven;
+	// with one, once it is fsynced in the journal.
+	var alertRows sink.Writer[rows.AlertRow] = b.dh.alerts
+	if b.ship != nil {
+		alertRows = b.ship
+	}
+	alertOpts, err := alerts.OptionsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
+
+	promAPI, err := prometheusAPI(cfg)
+	if err != nil {
+		return err
+	}
+	b.poll = poller.New(promAPI, b.dh.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)))
+	b.poll.SetQueries(poller.ConfigSet, poller.ConfiguredQueries(cfg))
+
+	b.sources = []source.Source{
+		b.hook,
+		// The poller starts once the tables are ready: its rows could not
+		// land before, and the newest samples already in Deephaven tell it
+		// where to resume (onTablesReady; the gap since is backfilled).
+		afterReady(b.poll, b.dh.readyCh),
+	}
+	return nil
+}
+
+// afterReady delays a source's Run until ready is closed.
+func afterReady(s source.Source, ready <-chan struct{}) source.Source {
+	return &gatedSource{Source: s, ready: ready}
+}
+
+type gatedSource struct {
+	source.Source
+	ready <-chan struct{}
+}
+
+func (g *gatedSource) Run(ctx context.Context) error {
+	select {
+	case <-g.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	return g.Source.Run(ctx)
+}
+
+// Reload passes on to the source, when it is a Reloader.
+func (g *gatedSource) Reload(cfg *config.Config) (func(), error) {
+	if r, ok := g.Source.(source.Reloader); ok {
+		return r.Reload(cfg)
+	}
+	return func() {}, nil
+}
+
+func prometheusAPI(cfg *config.Config) (v1.API, error) {
+	hc := commoncfg.DefaultHTTPClientConfig
+	if ba := cfg.Prometheus.BasicAuth; ba != nil {
+		hc.BasicAuth = &commoncfg.BasicAuth{Username: ba.Username, PasswordFile: ba.PasswordFile}
+	}
+	if cfg.Prometheus.BearerTokenFile != "" {
+		hc.Authorization = &commoncfg.Authorization{Type: "Bearer", CredentialsFile: cfg.Prometheus.BearerTokenFile}
+	}
+	rt, err := commoncfg.NewRoundTripperFromConfig(hc, "prometheus-deephaven-bridge")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: HTTP client: %w", err)
+	}
+	client, err := api.NewClient(api.Config{Address: cfg.Prometheus.URL, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus.url: %w", err)
+	}
+	return v1.NewAPI(client), nil
+}

@@ -1,0 +1,51 @@
+package rows
+
+import (
+	"slices"
+
+	"github.com/prometheus/common/model"
+)
+
+// DefaultJoinLabels identify a configured query's series in the join unless
+// the query says otherwise (its join_labels).
+var DefaultJoinLabels = []string{"instance", "job"}
+
+// KeySpec says which labels identify a series in the join of alerts onto
+// metrics: the SeriesKey column of both tables is the canonical text of
+// those labels, so an alert and the samples of its series get the same key.
+//
+// With Only set, exactly those labels count (a configured query's
+// join_labels; absent ones are left out). Otherwise every label counts
+// except __name__ and those in Drop (for a rule's value expression: the
+// rule's static labels, alertname and Prometheus's external labels on the
+// alert side, which the series never carry).
+type KeySpec struct {
+	Only []string
+	Drop []string
+}
+
+// Key returns the series key of a label set: its chosen labels as canonical
+// text, {a="1", b="2"} (model.LabelSet's String), "{}" for none.
+func (k KeySpec) Key(ls model.LabelSet) string {
+	out := make(model.LabelSet, len(ls))
+	if k.Only != nil {
+		for _, name := range k.Only {
+			if v, ok := ls[model.LabelName(name)]; ok && v != "" {
+				out[model.LabelName(name)] = v
+			}
+		}
+		return out.String()
+	}
+	for name, v := range ls {
+		if name == model.MetricNameLabel || v == "" || slices.Contains(k.Drop, string(name)) {
+			continue
+		}
+		out[name] = v
+	}
+	return out.String()
+}
+
+// Equal reports whether two specs choose the same labels.
+func (k KeySpec) Equal(o KeySpec) bool {
+	return (k.Only == nil) == (o.Only == nil) && slices.Equal(k.Only, o.Only) && slices.Equal(k.Drop, o.Drop)
+}
