@@ -36,7 +36,7 @@
 // delivered records are ever dropped) cannot be resent: if Deephaven loses
 // them afterwards, they are gone from it.
 //
-// Data flow: webhook → WriteAlerts → journal (fsync) → 2xx … Run → Deliver → Deephaven.
+// Data flow: webhook → Write → journal (fsync) → 2xx … Run → Deliver → Deephaven.
 package shipper
 
 import (
@@ -67,7 +67,7 @@ type Options struct {
 
 // Shipper journals alert rows and delivers them.
 //
-// WriteAlerts may be called concurrently; rows are journaled in the order
+// Write may be called concurrently; rows are journaled in the order
 // their calls reach the journal. Run delivers in journal order, one batch at
 // a time, and marks a batch delivered only after Deliver returned nil. A
 // crash between delivery and marking re-sends the batch, which the key-backed
@@ -128,11 +128,11 @@ func New(j *journal.Journal, deliver, direct Deliver, opts Options, logger *slog
 	return s
 }
 
-// WriteAlerts makes rows durable: it returns nil once they are fsynced in the
-// journal. When the journal is full it falls back to delivering them
+// Write makes rows durable: it returns nil once they are fsynced in the
+// journal (it is the alerts' sink.Writer when the journal is on). When the journal is full it falls back to delivering them
 // directly, which fails (and the webhook answers 503) if Deephaven is
 // unreachable too.
-func (s *Shipper) WriteAlerts(ctx context.Context, rs []rows.AlertRow) error {
+func (s *Shipper) Write(ctx context.Context, rs []rows.AlertRow) error {
 	recs := make([][]byte, len(rs))
 	for i := range rs {
 		b, err := json.Marshal(&rs[i])

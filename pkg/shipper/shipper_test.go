@@ -75,7 +75,7 @@ func TestAcknowledgedWhileDeephavenIsDownThenDelivered(t *testing.T) {
 	s, _, stop := setup(t, t.TempDir(), f)
 	defer stop()
 	for i := 0; i < 50; i++ {
-		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
 			t.Fatalf("write %d while Deephaven is down: %v", i, err)
 		}
 	}
@@ -95,7 +95,7 @@ func TestRestartDeliversWhatWasLeft(t *testing.T) {
 	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}, down: true}
 	s, _, stop := setup(t, dir, f)
 	for i := 0; i < 20; i++ {
-		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +111,7 @@ func TestHistoryReloadAfterDeephavenLostItsTables(t *testing.T) {
 	s, _, stop := setup(t, t.TempDir(), f)
 	defer stop()
 	for i := 0; i < 30; i++ {
-		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -141,14 +141,14 @@ func TestFullJournalFallsBackToDirectWrite(t *testing.T) {
 	s := New(j, f.add, f.add, Options{}, nil, nil)
 	var full error
 	for i := 0; i < 100 && full == nil; i++ {
-		full = s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)})
+		full = s.Write(context.Background(), []rows.AlertRow{row(i)})
 	}
 	if full == nil {
 		t.Fatal("a 2 KiB journal never filled")
 	}
 	// Deephaven down and journal full: the caller must answer 503.
 	f.set(false)
-	if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(1000)}); err != nil {
+	if err := s.Write(context.Background(), []rows.AlertRow{row(1000)}); err != nil {
 		t.Fatalf("journal full but Deephaven up: %v, want a direct write", err)
 	}
 	if _, ok := f.table[key(1000)]; !ok {
@@ -164,7 +164,7 @@ func TestResendCutShortByACrashResumes(t *testing.T) {
 	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
 	s, _, stop := setup(t, dir, f)
 	for i := 0; i < 40; i++ {
-		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -238,14 +238,14 @@ func TestDeliveryInFlightDuringResendDoesNotMoveTheWatermark(t *testing.T) {
 	}
 	s := New(j, blocking, blocking, Options{MaxRows: 100, MinBackoff: time.Millisecond}, nil, nil)
 	for i := 0; i < 10; i++ {
-		if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.deliverAll(context.Background()); err != nil || j.Delivered() != 10 {
 		t.Fatalf("first delivery: %v, watermark %d", err, j.Delivered())
 	}
-	if err := s.WriteAlerts(context.Background(), []rows.AlertRow{row(10)}); err != nil {
+	if err := s.Write(context.Background(), []rows.AlertRow{row(10)}); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
