@@ -47,7 +47,7 @@ go test -count=1 -timeout 45m "$@" ./... || status=1
 
 if [ $# -eq 0 ]; then
   # Short fuzz runs over the seed corpora in testdata/.
-  for target in "FuzzDecode ./pkg/alerts" "FuzzVectorToRows ./pkg/poller" "FuzzJournalReader ./pkg/journal"; do
+  for target in "FuzzDecode ./pkg/alerts" "FuzzVectorToRows ./pkg/poller" "FuzzJournalReader ./pkg/journal" "FuzzReduce ./pkg/valueexpr"; do
     set -- $target
     go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-20s}" "$2" || status=1
   done
