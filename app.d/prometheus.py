@@ -57,6 +57,35 @@ prometheus_metrics = input_table(
     },
 )
 
+# One row per alerting rule the bridge discovered in Prometheus, with the
+# value expression it polls (as PrometheusQuery `Query` in prometheus_metrics)
+# and how each alert of the rule joins it, or why the rule is not polled.
+prometheus_rules = input_table(
+    col_defs={
+        "Group": dht.string,
+        "File": dht.string,
+        "AlertName": dht.string,
+        "Expr": dht.string,
+        "ValueExpr": dht.string,
+        "Reduced": dht.bool_,
+        "Derivation": dht.string,
+        "Query": dht.string,
+        "JoinLabels": dht.string,
+        "ForSeconds": dht.double,
+        "IntervalSeconds": dht.double,
+        "StaticLabels": dht.string,
+        "Annotations": dht.string,
+        "Health": dht.string,
+        "LastError": dht.string,
+        "State": dht.string,
+        "ActiveAlerts": dht.long,
+        "LastEvaluation": dht.Instant,
+        "UpdatedAt": dht.Instant,
+        "Present": dht.bool_,
+    },
+    key_cols=["File", "Group", "AlertName", "Expr"],
+)
+
 # One row per bridge and alerts table: this server still holds what that
 # bridge wrote (the row goes with the server's memory, like the rows).
 prometheus_bridge_checkpoints = input_table(

@@ -38,6 +38,7 @@ ALERTS = "prometheus_alerts"
 METRICS = "prometheus_metrics"
 JOINED = "prometheus_alerts_metrics"
 CHECKPOINTS = "prometheus_bridge_checkpoints"
+RULES = "prometheus_rules"
 PSK_HANDLER = "io.deephaven.authentication.psk.PskAuthenticationHandler"
 
 
@@ -167,7 +168,7 @@ def main() -> int:
     try:
         out = {"tables": {}, "missing": [], "figures": {}}
         existing = set(session.tables)
-        for name in (ALERTS, METRICS, JOINED, CHECKPOINTS):
+        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS):
             if name not in existing:
                 out["missing"].append(name)
                 continue

@@ -23,25 +23,18 @@ func (m *Message) Rows(ctx context.Context, receivedAt time.Time, opts Options) 
 	return out
 }
 
-// Target is the polled query an alert is about and the key of its series
-// there: the join puts the query's samples next to the alert.
-type Target struct {
-	Query     string
-	SeriesKey string
-}
-
-// Resolver finds an alert's Target. It may wait briefly (e.g. for a look at
+// Resolver finds where an alert joins the metrics (rows.JoinTarget). It may wait briefly (e.g. for a look at
 // Prometheus's rules when the alert's rule is new), bounded by ctx, and
 // returns ok=false when it does not know the alert; the configured queries
 // are asked then. It must be safe for concurrent use.
 type Resolver interface {
-	Resolve(ctx context.Context, labels map[string]string, generatorURL string) (t Target, ok bool)
+	Resolve(ctx context.Context, labels map[string]string, generatorURL string) (t rows.JoinTarget, ok bool)
 }
 
-// configuredTarget is the Target of an alert by its QueryLabel (or its
+// configuredTarget is the join target of an alert by its QueryLabel (or its
 // alertname): the configured query of that name, keyed on the query's join
 // labels (job and instance by default).
-func configuredTarget(labels map[string]string, opts Options) Target {
+func configuredTarget(labels map[string]string, opts Options) rows.JoinTarget {
 	// Rules that watch a configured query carry its name in QueryLabel.
 	// Prometheus drops empty labels, so an empty value counts as absent.
 	query := labels[opts.QueryLabel]
@@ -52,7 +45,7 @@ func configuredTarget(labels map[string]string, opts Options) Target {
 	if !ok {
 		join = rows.DefaultJoinLabels
 	}
-	return Target{Query: query, SeriesKey: rows.KeySpec{Only: join}.Key(toLabelSet(labels))}
+	return rows.JoinTarget{Query: query, SeriesKey: rows.KeySpec{Only: join}.Key(toLabelSet(labels))}
 }
 
 func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts Options) rows.AlertRow {
@@ -66,7 +59,7 @@ func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts 
 	// An alert labelled with a configured query's name joins that query;
 	// otherwise its rule's value expression does, when the Resolver knows
 	// the rule.
-	var target Target
+	var target rows.JoinTarget
 	found := false
 	if opts.Resolver != nil && a.Labels[opts.QueryLabel] == "" {
 		target, found = opts.Resolver.Resolve(ctx, a.Labels, a.GeneratorURL)

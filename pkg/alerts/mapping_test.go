@@ -156,9 +156,9 @@ func checkRow(t *testing.T, got, want rows.AlertRow) {
 	}
 }
 
-type fixedResolver map[string]Target
+type fixedResolver map[string]rows.JoinTarget
 
-func (r fixedResolver) Resolve(_ context.Context, labels map[string]string, _ string) (Target, bool) {
+func (r fixedResolver) Resolve(_ context.Context, labels map[string]string, _ string) (rows.JoinTarget, bool) {
 	t, ok := r[labels["alertname"]]
 	return t, ok
 }

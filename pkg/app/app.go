@@ -8,8 +8,11 @@
 //
 //	sources (pkg/source)             sink (rows wait)                              rows land
 //	webhook  (pkg/alerts)   ─┐
-//	poller   (pkg/poller)   ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
-//	...                     ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
+//	rules    (pkg/rules)    ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
+//	poller   (pkg/poller)   ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
+//
+// Rule discovery feeds the poller (the rules' value expressions) and the
+// webhook (which query and series each alert joins).
 //
 // sources.go builds the list of sources, deephaven.go the sink into
 // Deephaven, lifecycle.go runs them and stops them in reverse order.
@@ -30,6 +33,7 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/shipper"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
 )
@@ -117,6 +121,7 @@ type bridge struct {
 
 	hook    *alerts.Handler
 	poll    *poller.Poller
+	rules   *rules.Discovery
 	sources []source.Source // every source, in start order
 
 	reloadOK, reloadTime prometheus.Gauge
@@ -170,6 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 	l.add("deephaven", b.dh.run)
 	l.add("alerts sink", func(ctx context.Context) error { b.dh.alerts.Run(ctx, l.drain()); return nil })
 	l.add("metrics sink", func(ctx context.Context) error { b.dh.metrics.Run(ctx, l.drain()); return nil })
+	l.add("rules sink", func(ctx context.Context) error { b.dh.rules.Run(ctx, l.drain()); return nil })
 	if b.ship != nil {
 		l.add("journal shipper", func(ctx context.Context) error {
 			b.ship.Run(ctx)

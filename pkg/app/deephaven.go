@@ -37,6 +37,7 @@ type deephavenSink struct {
 
 	alerts  *sink.Batcher[rows.AlertRow]
 	metrics *sink.Batcher[rows.MetricRow]
+	rules   *sink.Batcher[rows.RuleRow]
 
 	// readyCh is closed once the tables were ready for the first time.
 	readyCh chan struct{}
@@ -58,6 +59,7 @@ func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady fu
 	}
 	d.alerts = sink.New(d.uploadAlerts, opts(cfg.Tables.Alerts), logger, sm)
 	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
+	d.rules = sink.New(d.uploadRules, opts(cfg.Tables.Rules), logger, sm)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prometheus_deephaven_bridge_deephaven_session_up",
@@ -117,7 +119,7 @@ func (d *deephavenSink) connect(ctx context.Context) error {
 		return err
 	}
 	d.client.Store(c)
-	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
+	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Rules: cfg.Tables.Rules, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
 	t.OnReady(func(ctx context.Context) error { return d.onReady(ctx, t) })
 	c.OnNewSession(func(ctx context.Context) {
@@ -155,6 +157,14 @@ func (d *deephavenSink) uploadMetrics(ctx context.Context, rs []rows.MetricRow) 
 		return tables.ErrNotReady
 	}
 	return t.AddMetrics(ctx, rs)
+}
+
+func (d *deephavenSink) uploadRules(ctx context.Context, rs []rows.RuleRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddRules(ctx, rs)
 }
 
 // ready reports why rows cannot be written to Deephaven now, or nil.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
 )
@@ -26,12 +27,6 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	if b.ship != nil {
 		alertRows = b.ship
 	}
-	alertOpts, err := alerts.OptionsFromConfig(cfg)
-	if err != nil {
-		return err
-	}
-	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
-
 	promAPI, err := prometheusAPI(cfg)
 	if err != nil {
 		return err
@@ -39,8 +34,24 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	b.poll = poller.New(promAPI, b.dh.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)))
 	b.poll.SetQueries(poller.ConfigSet, poller.ConfiguredQueries(cfg))
 
+	ruleSettings, err := rules.SettingsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	b.rules = rules.New(promAPI, b.poll, b.dh.rules, ruleSettings, b.logger.With("component", "rules"), b.reg)
+
+	alertOpts, err := alerts.OptionsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// Alerts that name no configured query join their rule's value
+	// expression, found by rule discovery.
+	alertOpts.Resolver = b.rules
+	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
+
 	b.sources = []source.Source{
 		b.hook,
+		b.rules,
 		// The poller starts once the tables are ready: its rows could not
 		// land before, and the newest samples already in Deephaven tell it
 		// where to resume (onTablesReady; the gap since is backfilled).

@@ -48,6 +48,7 @@ type Config struct {
 	// then only receives alerts.
 	Queries []QueryConfig `yaml:"queries,omitempty"`
 	Alerts  AlertsConfig  `yaml:"alerts"`
+	Rules   RulesConfig   `yaml:"rules"`
 	Journal JournalConfig `yaml:"journal"`
 	Tables  TablesConfig  `yaml:"tables"`
 }
@@ -213,6 +214,24 @@ type AlertsConfig struct {
 	BearerTokenFile string `yaml:"bearer_token_file,omitempty"`
 }
 
+// RulesConfig is the discovery of Prometheus's alerting rules: each rule's
+// value expression is polled like a configured query, and alerts of the
+// rule join its samples, with no configuration per rule.
+type RulesConfig struct {
+	// Enabled turns discovery on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// RefreshInterval is how often the rules are read again. Default 1m.
+	RefreshInterval model.Duration `yaml:"refresh_interval"`
+	// Match narrows discovery to rules whose labels (their static labels
+	// and alertname) match at least one of these selectors, e.g.
+	// '{severity=~"critical|warning"}'. Default: all rules.
+	Match []string `yaml:"match,omitempty"`
+	// ExternalLabels are Prometheus's global.external_labels, which alerts
+	// carry and query results do not. Default: read from Prometheus's
+	// /api/v1/status/config.
+	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
+}
+
 // JournalConfig is the on-disk queue of rows not yet written to Deephaven.
 type JournalConfig struct {
 	// Dir holds the journal; empty (the default) disables it.
@@ -233,6 +252,8 @@ type TablesConfig struct {
 	Alerts  string `yaml:"alerts"`  // default "prometheus_alerts"
 	Metrics string `yaml:"metrics"` // default "prometheus_metrics"
 	Joined  string `yaml:"joined"`  // default "prometheus_alerts_metrics"
+	// Rules lists the discovered alerting rules. Default "prometheus_rules".
+	Rules string `yaml:"rules"`
 	// Checkpoints records which bridges' history a Deephaven holds; it is
 	// how a restarted Deephaven is noticed. Default
 	// "prometheus_bridge_checkpoints"; bridges sharing a server share it.
@@ -273,7 +294,12 @@ func defaults() Config {
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
 
+			Rules:       "prometheus_rules",
 			Checkpoints: "prometheus_bridge_checkpoints",
+		},
+		Rules: RulesConfig{
+			Enabled:         true,
+			RefreshInterval: model.Duration(time.Minute),
 		},
 	}
 }

@@ -71,6 +71,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-journal-segment.yml", "journal.segment_bytes: must be greater than 0"},
 		{"bad-table-name.yml", `tables.alerts: "prometheus-alerts" is not a valid identifier (^[A-Za-z_][A-Za-z0-9_]*$)`},
 		{"bad-duplicate-tables.yml", `tables.joined: "prometheus_alerts" is already used by tables.alerts`},
+		{"bad-rules-match.yml", `rules.match[1]: invalid selector "{severity=}": 1:11: parse error: unexpected "}" in label matching, expected string`},
+		{"bad-rules-empty-match.yml", "rules.match[0]: empty selector {} matches everything; leave match out instead"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -146,8 +148,10 @@ func minimalWant() *Config {
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
 
+			Rules:       "prometheus_rules",
 			Checkpoints: "prometheus_bridge_checkpoints",
 		},
+		Rules: RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 	}
 }
 
@@ -204,7 +208,8 @@ func TestLoadGood(t *testing.T) {
 			BearerTokenFile:       "/etc/bridge/webhook-token",
 		},
 		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
-		Tables:  TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Checkpoints: "prometheus_bridge_checkpoints"},
+		Tables:  TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", Checkpoints: "prometheus_bridge_checkpoints"},
+		Rules:   RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

@@ -122,6 +122,19 @@ func (c *Config) validate(file string) error {
 	v.positiveDuration(al.field("request_timeout"), c.Alerts.RequestTimeout)
 	v.positive(al.field("dedup_cache_size"), int64(c.Alerts.DedupCacheSize))
 
+	r := keyPath("rules")
+	v.positiveDuration(r.field("refresh_interval"), c.Rules.RefreshInterval)
+	for i, sel := range c.Rules.Match {
+		if _, err := ParseSelector(sel); err != nil {
+			v.errorf(r.field("match").index(i), "%v", err)
+		}
+	}
+	for name := range c.Rules.ExternalLabels {
+		if !model.LabelName(name).IsValidLegacy() {
+			v.errorf(r.field("external_labels"), "%q is not a label name", name)
+		}
+	}
+
 	if c.Journal.Dir != "" {
 		j := keyPath("journal")
 		v.positive(j.field("max_bytes"), c.Journal.MaxBytes)
@@ -130,13 +143,14 @@ func (c *Config) validate(file string) error {
 	}
 
 	tables := keyPath("tables")
-	usedBy := make(map[string]keyPath, 4)
+	usedBy := make(map[string]keyPath, 5)
 	for _, t := range []struct {
 		key, name string
 	}{
 		{"alerts", c.Tables.Alerts},
 		{"metrics", c.Tables.Metrics},
 		{"joined", c.Tables.Joined},
+		{"rules", c.Tables.Rules},
 		{"checkpoints", c.Tables.Checkpoints},
 	} {
 		p := tables.field(t.key)

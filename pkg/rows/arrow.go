@@ -20,6 +20,10 @@ func (t ColumnType) ArrowType() arrow.DataType {
 		return arrow.PrimitiveTypes.Float64
 	case Instant:
 		return instantType
+	case Long:
+		return arrow.PrimitiveTypes.Int64
+	case Bool:
+		return arrow.FixedWidthTypes.Boolean
 	}
 	return arrow.Null
 }
@@ -38,6 +42,7 @@ var (
 	AlertSchema      = AlertsTable.Schema()
 	MetricSchema     = MetricsTable.Schema()
 	CheckpointSchema = CheckpointsTable.Schema()
+	RuleSchema       = RulesTable.Schema()
 )
 
 func appendInstant(b *array.TimestampBuilder, t time.Time) {
@@ -122,6 +127,42 @@ func CheckpointRecord(mem memory.Allocator, rs []CheckpointRow) arrow.RecordBatc
 		f(2).Append(r.Host)
 		f(3).Append(r.Journal)
 		appendInstant(b.Field(4).(*array.TimestampBuilder), r.Since)
+	}
+	return b.NewRecordBatch()
+}
+
+// RuleRecord converts rule rows into one Arrow record batch with
+// RuleSchema. The caller releases it.
+func RuleRecord(mem memory.Allocator, rs []RuleRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, RuleSchema)
+	defer b.Release()
+	b.Reserve(len(rs))
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	d := func(i int) *array.Float64Builder { return b.Field(i).(*array.Float64Builder) }
+	bl := func(i int) *array.BooleanBuilder { return b.Field(i).(*array.BooleanBuilder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	for i := range rs {
+		r := &rs[i]
+		f(0).Append(r.Group)
+		f(1).Append(r.File)
+		f(2).Append(r.AlertName)
+		f(3).Append(r.Expr)
+		f(4).Append(r.ValueExpr)
+		bl(5).Append(r.Reduced)
+		f(6).Append(r.Derivation)
+		f(7).Append(r.Query)
+		f(8).Append(r.JoinLabels)
+		d(9).Append(r.ForSeconds)
+		d(10).Append(r.IntervalSeconds)
+		f(11).Append(r.StaticLabels)
+		f(12).Append(r.Annotations)
+		f(13).Append(r.Health)
+		f(14).Append(r.LastError)
+		f(15).Append(r.State)
+		b.Field(16).(*array.Int64Builder).Append(r.ActiveAlerts)
+		appendInstant(ts(17), r.LastEvaluation)
+		appendInstant(ts(18), r.UpdatedAt)
+		bl(19).Append(r.Present)
 	}
 	return b.NewRecordBatch()
 }

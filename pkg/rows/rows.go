@@ -14,6 +14,7 @@ const (
 	DefaultAlertsTable  = "prometheus_alerts"
 	DefaultMetricsTable = "prometheus_metrics"
 	DefaultJoinedTable  = "prometheus_alerts_metrics"
+	DefaultRulesTable   = "prometheus_rules"
 	// DefaultCheckpointsTable holds, per bridge and alerts table, the mark
 	// that this Deephaven holds what the bridge wrote before.
 	DefaultCheckpointsTable = "prometheus_bridge_checkpoints"
@@ -91,6 +92,8 @@ const (
 	String ColumnType = iota + 1
 	Double
 	Instant
+	Long
+	Bool
 )
 
 // String returns the Deephaven (Java) type name, as seen in deephaven:type.
@@ -102,6 +105,10 @@ func (t ColumnType) String() string {
 		return "double"
 	case Instant:
 		return "java.time.Instant"
+	case Long:
+		return "long"
+	case Bool:
+		return "java.lang.Boolean"
 	}
 	return "unknown"
 }
@@ -159,6 +166,69 @@ var MetricColumns = []Column{
 	{"SeriesKey", String},
 }
 
+// RuleRow is one alerting rule of Prometheus as the bridge discovered it: a
+// row of prometheus_rules. It shows what the bridge derived from the rule
+// (the value expression it polls and how the alerts join it) and why, next
+// to the rule's own state in Prometheus.
+type RuleRow struct {
+	Group      string
+	File       string
+	AlertName  string
+	Expr       string // the rule's expression, as Prometheus prints it
+	ValueExpr  string // the vector whose value made it fire; "" when not polled
+	Reduced    bool   // ValueExpr is part of Expr, not all of it
+	Derivation string // how ValueExpr was derived, or why not
+	// Query is the PrometheusQuery name the value rows are written
+	// under; "" when the rule is not polled.
+	Query           string
+	JoinLabels      string  // how an alert's SeriesKey is made, for people: "all but {…}" or "only {…}"
+	ForSeconds      float64 // the rule's for
+	IntervalSeconds float64 // the rule group's evaluation interval
+	StaticLabels    string  // canonical text
+	Annotations     string
+	Health          string
+	LastError       string
+	State           string // inactive, pending or firing
+	ActiveAlerts    int64
+	LastEvaluation  time.Time
+	UpdatedAt       time.Time // when the bridge read the rule
+	// Present is false once the rule is gone from Prometheus (its row
+	// stays, so that alerts of it can still be explained).
+	Present bool
+}
+
+// RuleColumns is the column list of prometheus_rules.
+var RuleColumns = []Column{
+	{"Group", String},
+	{"File", String},
+	{"AlertName", String},
+	{"Expr", String},
+	{"ValueExpr", String},
+	{"Reduced", Bool},
+	{"Derivation", String},
+	{"Query", String},
+	{"JoinLabels", String},
+	{"ForSeconds", Double},
+	{"IntervalSeconds", Double},
+	{"StaticLabels", String},
+	{"Annotations", String},
+	{"Health", String},
+	{"LastError", String},
+	{"State", String},
+	{"ActiveAlerts", Long},
+	{"LastEvaluation", Instant},
+	{"UpdatedAt", Instant},
+	{"Present", Bool},
+}
+
+// RuleKeys are its key columns: a rule is its group, file, name and
+// expression (names repeat across warning/critical pairs, expressions
+// across alert names).
+var RuleKeys = []string{"File", "Group", "AlertName", "Expr"}
+
+// Key identifies the rule.
+func (r *RuleRow) Key() [4]string { return [4]string{r.File, r.Group, r.AlertName, r.Expr} }
+
 // CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
 // Bridge has written to the alerts table AlertsTable of this Deephaven, and
 // this Deephaven still holds what it wrote (the row vanishes with the
@@ -184,10 +254,11 @@ var CheckpointColumns = []Column{
 // CheckpointKeys are its key columns: one row per bridge and alerts table.
 var CheckpointKeys = []string{"Bridge", "AlertsTable"}
 
-// AlertsTable, MetricsTable and CheckpointsTable describe the input tables.
+// The input tables.
 var (
 	AlertsTable      = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
 	MetricsTable     = TableSpec{Columns: MetricColumns}
+	RulesTable       = TableSpec{Columns: RuleColumns, Keys: RuleKeys}
 	CheckpointsTable = TableSpec{Columns: CheckpointColumns, Keys: CheckpointKeys}
 )
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/common/model"
@@ -69,5 +70,28 @@ func TestSeriesKey(t *testing.T) {
 	}
 	if !(KeySpec{Only: []string{"a"}}).Equal(KeySpec{Only: []string{"a"}}) || (KeySpec{Only: []string{}}).Equal(KeySpec{}) {
 		t.Error("Equal")
+	}
+}
+
+// Every record builder writes the columns its spec lists, in order and with
+// the spec's types.
+func TestRecordsMatchSpecs(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	for _, tc := range []struct {
+		name string
+		spec TableSpec
+		rec  func() arrow.RecordBatch
+	}{
+		{"alerts", AlertsTable, func() arrow.RecordBatch { return AlertRecord(mem, []AlertRow{{}}) }},
+		{"metrics", MetricsTable, func() arrow.RecordBatch { return MetricRecord(mem, []MetricRow{{}}) }},
+		{"rules", RulesTable, func() arrow.RecordBatch { return RuleRecord(mem, []RuleRow{{Present: true}}) }},
+		{"checkpoints", CheckpointsTable, func() arrow.RecordBatch { return CheckpointRecord(mem, []CheckpointRow{{}}) }},
+	} {
+		rec := tc.rec()
+		if !rec.Schema().Equal(tc.spec.Schema()) || rec.NumRows() != 1 {
+			t.Errorf("%s: record schema %s, want %s", tc.name, rec.Schema(), tc.spec.Schema())
+		}
+		rec.Release()
 	}
 }

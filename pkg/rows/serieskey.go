@@ -49,3 +49,11 @@ func (k KeySpec) Key(ls model.LabelSet) string {
 func (k KeySpec) Equal(o KeySpec) bool {
 	return (k.Only == nil) == (o.Only == nil) && slices.Equal(k.Only, o.Only) && slices.Equal(k.Drop, o.Drop)
 }
+
+// JoinTarget is where an alert joins the metrics: the polled query it is
+// about (its PrometheusQuery) and the key of its series there (its
+// SeriesKey).
+type JoinTarget struct {
+	Query     string
+	SeriesKey string
+}

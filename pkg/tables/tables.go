@@ -1,8 +1,12 @@
-// Package tables keeps the bridge's three Deephaven tables in place: the
-// alerts and metrics input tables and their server-side as-of join. Against
-// a plain server it creates what is missing; against a server started with
-// this repo's app.d/ it finds the tables there and checks their schemas.
-// Rows land here: AddAlerts and AddMetrics are the last step before
+// Package tables keeps the bridge's Deephaven tables in place: the input
+// tables rows land in, and the tables Deephaven derives from them on the
+// server (the as-of join of alerts onto metrics, and more). Against a plain
+// server it creates what is missing; against a server started with this
+// repo's app.d/ it finds the tables there and checks their schemas.
+//
+// The tables are declarations (see inputs and derived in decl.go): a new
+// table is a new entry, built by the same code, and app.d mode is checked
+// against the same list. Rows land here: Add is the last step before
 // Deephaven.
 package tables
 
@@ -25,18 +29,21 @@ import (
 
 // Names are the global names of the tables.
 type Names struct {
-	Alerts, Metrics, Joined, Checkpoints string
+	Alerts, Metrics, Joined, Rules, Checkpoints string
 }
 
 // DefaultNames are the names the IDE shows unless configured otherwise.
-var DefaultNames = Names{Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable, Checkpoints: rows.DefaultCheckpointsTable}
+var DefaultNames = Names{
+	Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable,
+	Rules: rows.DefaultRulesTable, Checkpoints: rows.DefaultCheckpointsTable,
+}
 
 // Tables writes rows into the bridge's tables.
 //
 // All methods are safe for concurrent use. Ensure may run at any time (at
 // start, after a new session, after a write found a table missing); writes
 // wait for a running Ensure. After a failed Ensure, Ready reports false and
-// writes fail until an Ensure succeeds.
+// the next write runs Ensure again.
 type Tables struct {
 	client *deephaven.Client
 	names  Names
@@ -46,12 +53,11 @@ type Tables struct {
 	// gate lets writes run together and Ensure alone: Ensure waits for
 	// writes in flight and holds new ones back, so no row can land in a
 	// freshly created table before OnReady has looked at it.
-	gate        sync.RWMutex
-	alerts      atomic.Pointer[deephaven.InputTable]
-	metrics     atomic.Pointer[deephaven.InputTable]
-	checkpoints atomic.Pointer[deephaven.InputTable]
-	ready       atomic.Bool
-	created     atomic.Int64
+	gate  sync.RWMutex
+	input [numInputs]atomic.Pointer[deephaven.InputTable]
+	ready atomic.Bool
+	// created counts how often Ensure created the alerts table.
+	created atomic.Int64
 	// ensuring is held by the write that runs Ensure after a failed one,
 	// so that a burst of writes does not queue up Ensures.
 	ensuring sync.Mutex
@@ -62,6 +68,14 @@ type Tables struct {
 	// timeout bounds each write, so a hung connection cannot hold the
 	// gate (and with it Ensure) for ever.
 	timeout time.Duration
+}
+
+// New returns Tables for client; call Ensure before writing.
+func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator, timeout: 30 * time.Second}
 }
 
 // SetCallTimeout bounds each write to Deephaven (default 30s).
@@ -75,14 +89,6 @@ func (t *Tables) SetCallTimeout(d time.Duration) { t.timeout = d }
 // tries again. Call it before the first Ensure.
 func (t *Tables) OnReady(f func(ctx context.Context) error) { t.onReady = f }
 
-// New returns Tables for client; call Ensure before writing.
-func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator, timeout: 30 * time.Second}
-}
-
 // Names returns the table names.
 func (t *Tables) Names() Names { return t.names }
 
@@ -94,8 +100,8 @@ func (t *Tables) Ready() bool { return t.ready.Load() }
 func (t *Tables) Created() int64 { return t.created.Load() }
 
 // Ensure makes sure the input tables exist with the expected schemas and
-// the join is published. Existing tables with another schema are an error
-// naming the column; nothing is replaced then.
+// the derived tables are published. Existing tables with another schema are
+// an error naming the column; nothing is replaced then.
 func (t *Tables) Ensure(ctx context.Context) error {
 	t.gate.Lock()
 	defer t.gate.Unlock()
@@ -109,49 +115,60 @@ func (t *Tables) Ensure(ctx context.Context) error {
 }
 
 func (t *Tables) ensure(ctx context.Context) error {
-	alerts, createdA, err := t.client.EnsureInputTable(ctx, t.names.Alerts, rows.AlertSchema, rows.AlertKeys...)
-	if err != nil {
-		return fmt.Errorf("tables: prepare %s: %w", t.names.Alerts, err)
+	var its [numInputs]*deephaven.InputTable
+	var created [numInputs]bool
+	var attrs []any
+	for _, in := range inputs {
+		name := in.name(t.names)
+		it, c, err := t.client.EnsureInputTable(ctx, name, in.spec.Schema(), in.spec.Keys...)
+		if err != nil {
+			return fmt.Errorf("tables: prepare %s: %w", name, err)
+		}
+		its[in.id], created[in.id] = it, c
+		attrs = append(attrs, name, map[bool]string{true: "created", false: "found"}[c])
 	}
-	metrics, createdM, err := t.client.EnsureInputTable(ctx, t.names.Metrics, rows.MetricSchema)
-	if err != nil {
-		return fmt.Errorf("tables: prepare %s: %w", t.names.Metrics, err)
-	}
-	checkpoints, _, err := t.client.EnsureInputTable(ctx, t.names.Checkpoints, rows.CheckpointSchema, rows.CheckpointKeys...)
-	if err != nil {
-		return fmt.Errorf("tables: prepare %s: %w", t.names.Checkpoints, err)
-	}
-	t.checkpoints.Store(checkpoints)
-	if createdA {
+	if created[Alerts] {
 		t.created.Add(1)
 	}
-	// A join over replaced input tables would keep ticking on the old ones,
-	// so it is rebuilt whenever an input table was created.
-	_, err = t.client.TableSchema(ctx, t.names.Joined)
-	switch {
-	case err == nil && !createdA && !createdM:
-	case err == nil || deephaven.IsNotFound(err):
-		if err := t.publishJoin(ctx, alerts, metrics); err != nil {
+	for _, d := range derived {
+		name := d.name(t.names)
+		// A derived table over replaced input tables would keep ticking on
+		// the old ones, so it is rebuilt whenever one of them was created.
+		rebuild := false
+		for _, id := range d.inputs {
+			rebuild = rebuild || created[id]
+		}
+		_, err := t.client.TableSchema(ctx, name)
+		switch {
+		case err == nil && !rebuild:
+			attrs = append(attrs, name, "found")
+			continue
+		case err == nil || deephaven.IsNotFound(err):
+		default:
+			return fmt.Errorf("tables: look up %s: %w", name, err)
+		}
+		if err := t.publish(ctx, d, its); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("tables: look up %s: %w", t.names.Joined, err)
+		attrs = append(attrs, name, "published")
 	}
-	t.alerts.Store(alerts)
-	t.metrics.Store(metrics)
-	t.logger.Info("Deephaven tables ready", "alerts", t.names.Alerts, "alerts_created", createdA,
-		"metrics", t.names.Metrics, "metrics_created", createdM, "joined", t.names.Joined)
+	for id, it := range its {
+		t.input[id].Store(it)
+	}
+	t.logger.Info("Deephaven tables ready", attrs...)
 	return nil
 }
 
-func (t *Tables) publishJoin(ctx context.Context, alerts, metrics *deephaven.InputTable) error {
-	j, err := t.client.AsOfJoin(ctx, alerts.Table(), metrics.Table(), rows.Join.ExactMatch, rows.Join.AsOf, rows.Join.Add)
+// publish builds a derived table from the input tables and publishes it.
+func (t *Tables) publish(ctx context.Context, d derivedDecl, its [numInputs]*deephaven.InputTable) error {
+	name := d.name(t.names)
+	tb, err := d.build(ctx, t.client, func(id Input) *deephaven.Table { return its[id].Table() })
 	if err != nil {
-		return fmt.Errorf("tables: join %s onto %s: %w", t.names.Metrics, t.names.Alerts, err)
+		return fmt.Errorf("tables: build %s: %w", name, err)
 	}
-	defer j.Release(ctx)
-	if err := t.client.Publish(ctx, j, t.names.Joined); err != nil {
-		return fmt.Errorf("tables: publish %s: %w", t.names.Joined, err)
+	defer tb.Release(ctx)
+	if err := t.client.Publish(ctx, tb, name); err != nil {
+		return fmt.Errorf("tables: publish %s: %w", name, err)
 	}
 	return nil
 }
@@ -161,7 +178,7 @@ func (t *Tables) publishJoin(ctx context.Context, alerts, metrics *deephaven.Inp
 // wrote into the alerts table before (the row lives in the server's memory
 // like the rows it vouches for). Call it from OnReady, before writes flow.
 func (t *Tables) HoldsCheckpoint(ctx context.Context, bridge string) (bool, error) {
-	it := t.checkpoints.Load()
+	it := t.input[Checkpoints].Load()
 	if it == nil {
 		return false, ErrNotReady
 	}
@@ -198,7 +215,7 @@ func (t *Tables) HoldsCheckpoint(ctx context.Context, bridge string) (bool, erro
 // (AlertsTable is set here). Write it only once Deephaven holds, or is
 // certain to be sent, everything the bridge must keep there.
 func (t *Tables) SetCheckpoint(ctx context.Context, row rows.CheckpointRow) error {
-	it := t.checkpoints.Load()
+	it := t.input[Checkpoints].Load()
 	if it == nil {
 		return ErrNotReady
 	}
@@ -264,20 +281,33 @@ var ErrNotReady = errors.New("tables: Deephaven tables are not ready")
 func (t *Tables) AddAlerts(ctx context.Context, rs []rows.AlertRow) error {
 	rec := rows.AlertRecord(t.mem, rs)
 	defer rec.Release()
-	return t.repairing(ctx, t.add(ctx, &t.alerts, rec))
+	return t.Add(ctx, Alerts, rec)
 }
 
 // AddMetrics writes metric rows into the metrics table.
 func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
 	rec := rows.MetricRecord(t.mem, rs)
 	defer rec.Release()
-	return t.repairing(ctx, t.add(ctx, &t.metrics, rec))
+	return t.Add(ctx, Metrics, rec)
 }
 
-// add writes one record while holding the gate open for writes. Tables
-// that are not ready (a failed Ensure, e.g. on a server still starting) are
-// prepared again by one of the writes; the others fail with ErrNotReady and
-// retry.
+// AddRules writes rule rows into the rules table.
+func (t *Tables) AddRules(ctx context.Context, rs []rows.RuleRow) error {
+	rec := rows.RuleRecord(t.mem, rs)
+	defer rec.Release()
+	return t.Add(ctx, Rules, rec)
+}
+
+// Add writes one record into an input table, while holding the gate open
+// for writes. Tables that are not ready (a failed Ensure, e.g. on a server
+// still starting) are prepared again by one of the writes; the others fail
+// with ErrNotReady and retry. A table that vanished (the server restarted
+// without it) makes the tables prepared again, and the write fails so that
+// its caller retries.
+func (t *Tables) Add(ctx context.Context, table Input, rec arrow.RecordBatch) error {
+	return t.repairing(ctx, t.add(ctx, &t.input[table], rec))
+}
+
 func (t *Tables) add(ctx context.Context, table *atomic.Pointer[deephaven.InputTable], rec arrow.RecordBatch) error {
 	if !t.ready.Load() && table.Load() != nil && t.ensuring.TryLock() {
 		err := t.Ensure(ctx)
