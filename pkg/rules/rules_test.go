@@ -352,8 +352,8 @@ func TestMatch(t *testing.T) {
 func TestExprOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://vm:19090/graph?g0.expr=node_load1%7Bjob%3D%22node%22%7D+%3E+0&g0.tab=1": `node_load1{job="node"} > 0`,
-		"http://grafana/alerting/grafana/abc/view":                                    "",
-		"::not a url":                                                                 "",
+		"http://grafana/alerting/grafana/abc/view":                                      "",
+		"::not a url": "",
 	} {
 		if got := exprOf(in); got != want {
 			t.Errorf("exprOf(%q) = %q, want %q", in, got, want)
