@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and the local stack need, only where missing:
-# Debian packages (Java, Prometheus, Alertmanager, docker-compose for the
+# Debian packages (Java, Prometheus, Alertmanager, node exporter, docker-compose for the
 # static compose check, Chromium for the browser test) and a project-local
 # Python virtualenv with deephaven-server and pydeephaven.
 set -euo pipefail
@@ -12,6 +12,7 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v curl >/dev/null 2>&1 || need+=(curl)

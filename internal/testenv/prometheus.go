@@ -122,6 +122,32 @@ func StartAlertmanager(t testing.TB, opts AlertmanagerOptions) *Process {
 	return startServer(t, "alertmanager", port, argv, dir, filepath.Join(dir, "alertmanager.yml"))
 }
 
+// StartNodeExporter starts Debian's prometheus-node-exporter (or
+// NODE_EXPORTER_BIN) on 127.0.0.1 with the collectors real alerting rules
+// use (cpu, load, memory, filesystem, uname, time) and waits until it
+// serves /metrics. It is stopped when t ends.
+func StartNodeExporter(t testing.TB) *Process {
+	t.Helper()
+	bin := findBinary(t, "NODE_EXPORTER_BIN", "prometheus-node-exporter", "node_exporter")
+	dir := t.TempDir()
+	port := FreePort(t)
+	argv := []string{
+		bin,
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+		"--collector.disable-defaults",
+		"--collector.cpu", "--collector.loadavg", "--collector.meminfo",
+		"--collector.filesystem", "--collector.uname", "--collector.time", "--collector.stat",
+	}
+	p := newProcess(t, "node-exporter", port, argv, dir)
+	p.startTimeout = promStartTimeout
+	p.ready = httpReady("/metrics")
+	p.cleanup(t)
+	if err := p.startAndWait(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // ConfigPath returns the configuration file a Prometheus or Alertmanager
 // started here reads, for tests that rewrite it and reload.
 // It is empty for other servers.

@@ -19,6 +19,7 @@
 //	DH_PYTHON            Python with deephaven-server (default <repo>/.venv/bin/python)
 //	PROMETHEUS_BIN       Prometheus binary (default: prometheus on $PATH)
 //	ALERTMANAGER_BIN     Alertmanager binary (default: prometheus-alertmanager or alertmanager on $PATH)
+//	NODE_EXPORTER_BIN    node exporter binary (default: prometheus-node-exporter or node_exporter on $PATH)
 //	TESTENV_LOG_DIR      keep server logs in this directory
 //	CI                   "true" turns skips for missing tools into failures
 package testenv

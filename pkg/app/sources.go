@@ -31,7 +31,7 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	b.poll = poller.New(promAPI, b.dh.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)))
+	b.poll = poller.New(promAPI, b.dh.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)), poller.WithHistoryForNewQueries())
 	b.poll.SetQueries(poller.ConfigSet, poller.ConfiguredQueries(cfg))
 
 	ruleSettings, err := rules.SettingsFromConfig(cfg)

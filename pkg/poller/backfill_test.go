@@ -734,3 +734,32 @@ func TestResyncRewindsAndBackfills(t *testing.T) {
 		t.Errorf("%d log lines about the rewind, want 1", n)
 	}
 }
+
+// With WithHistoryForNewQueries a query added while running fetches the
+// backfill limit of its history at its first poll; without, it does not.
+func TestHistoryForNewQueries(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		opts := []Option{WithBackfill(50 * fast)}
+		if on {
+			opts = append(opts, WithHistoryForNewQueries())
+		}
+		h := newHarness(t, opts...)
+		newSimProm(t, h.prom, "q", fast, 1)
+		h.start()
+		h.p.Update([]Query{{Name: "q", Expr: "q", Interval: fast, Timeout: time.Minute}})
+		waitFor(t, "rows", func() bool { return newestRow(h.sink, "q") >= ticks(3, fast) })
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		rs := h.prom.ranges("q")
+		if !on && len(rs) != 0 {
+			t.Errorf("without the option: range queries %+v", rs)
+		}
+		if on && (len(rs) == 0 || rs[0].points() < 45) {
+			t.Errorf("with the option: range queries %+v, want one of about 50 steps", rs)
+		}
+		if on && len(h.logs.lines("exceeds the backfill limit")) != 0 {
+			t.Errorf("a planned cut was logged as a warning: %v", h.logs.lines("exceeds"))
+		}
+	}
+}

@@ -125,6 +125,15 @@ func WithBackfill(limit time.Duration) Option {
 	}
 }
 
+// WithHistoryForNewQueries makes a query that starts with nothing written
+// (LastWritten zero: it is new, or Resync found none of its rows) fetch the
+// last backfill limit of its samples at its first poll, with WithBackfill.
+// The bridge uses it so that a query added by a reload or a rule discovered
+// later starts with its history, like a query Resync found missing.
+func WithHistoryForNewQueries() Option {
+	return func(p *Poller) { p.newHistory = true }
+}
+
 // Poller polls a set of queries and writes their rows to a Sink.
 //
 // Guarantees:
@@ -213,6 +222,7 @@ type Poller struct {
 	jitter     func() float64 // in [0, 1); replaced in tests
 
 	backfillMax time.Duration // 0: off
+	newHistory  bool          // new queries backfill the limit, see WithHistoryForNewQueries
 
 	// mu guards the fields below. It is held while runners are started and
 	// stopped (including waiting for them), so Update and the end of Run are
@@ -427,6 +437,13 @@ func (p *Poller) Resync(held map[string]time.Time) {
 	floor := p.now().Add(-p.backfillMax).UTC()
 	p.lwMu.Lock()
 	defer p.lwMu.Unlock()
+	// Queries that are not polled yet (a rule discovered later) start
+	// from what the sink holds of them, like SetResumePoints.
+	for name, at := range held {
+		if !slices.Contains(names, name) && at.After(p.lastWritten[name]) {
+			p.lastWritten[name] = at.UTC()
+		}
+	}
 	for _, name := range names {
 		at, ok := held[name]
 		if !ok || at.IsZero() {
@@ -451,6 +468,23 @@ func (p *Poller) Resync(held map[string]time.Time) {
 			p.rewinds[name]++
 			p.logger.Info("Query's rows are missing from the sink; they will be backfilled", "query", name, "held_until", at, "written_until", cur)
 		}
+	}
+}
+
+// startFloor gives a query that starts with nothing written (a new query,
+// or the first start of the bridge against an empty table) the backfill
+// limit as its LastWritten, with WithHistoryForNewQueries, so that its first poll fetches the last
+// backfill limit of it: a new query's plot starts with history, and a rule
+// discovered after a restart fills the time the bridge was down.
+func (p *Poller) startFloor(name string) {
+	if p.backfillMax <= 0 || !p.newHistory {
+		return
+	}
+	p.lwMu.Lock()
+	defer p.lwMu.Unlock()
+	if p.lastWritten[name].IsZero() {
+		p.lastWritten[name] = p.now().Add(-p.backfillMax).UTC()
+		p.refill[name] = true
 	}
 }
 
@@ -501,6 +535,7 @@ func (p *Poller) reconcileLocked() {
 		if _, ok := p.running[name]; ok {
 			continue
 		}
+		p.startFloor(name)
 		r := newRunner(p, q)
 		ctx, cancel := context.WithCancel(p.runCtx)
 		r.cancel = cancel
