@@ -14,9 +14,14 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// WebhookVersion is the only payload version Decode accepts. Alertmanager has
-// sent "4" since 0.x; a new number would mean an incompatible shape.
-const WebhookVersion = "4"
+// Webhook payload versions Decode accepts. Alertmanager has sent "4" since
+// 0.x; Grafana-managed alerting has sent "1" since Grafana 8.0 (2021), with
+// the Alertmanager fields plus its own. Any other number would mean an
+// incompatible shape (or a Grafana custom payload template), so it is refused.
+const (
+	WebhookVersion        = "4" // Alertmanager (and Mimir, Cortex)
+	GrafanaWebhookVersion = "1" // Grafana-managed alerts
+)
 
 // maxDepth bounds how deeply the JSON body may nest. A real payload nests four
 // levels (message, alerts, alert, labels); unknown fields get generous room.
@@ -58,30 +63,33 @@ func errorf(field, format string, args ...any) *Error {
 	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Message is a decoded Alertmanager webhook notification (version 4). Only the
-// fields the bridge uses are kept; groupLabels, commonLabels and
-// commonAnnotations are derived from the alerts and are neither decoded nor
-// type-checked, like any field this package does not know.
+// Message is a decoded webhook notification: Alertmanager's (version "4") or
+// Grafana's (version "1"). Only the fields the bridge uses are kept;
+// groupLabels, commonLabels and commonAnnotations are derived from the alerts
+// and are neither decoded nor type-checked, like any field this package does
+// not know (Grafana's ruleUID, per-alert orgId, enrichments, appVersion...).
 type Message struct {
-	Version         string // "4", or "" when the sender left it out
+	Version         string // "4", "1", or "" when the sender left it out
 	GroupKey        string
 	Status          string // of the whole group; not validated, not used
 	Receiver        string
 	ExternalURL     string
-	TruncatedAlerts uint64 // alerts Alertmanager dropped because of max_alerts
+	TruncatedAlerts uint64 // alerts the sender dropped (Alertmanager's max_alerts, Grafana's Max Alerts)
 	Alerts          []Alert
 	// Grafana holds what only a Grafana-managed alert notification
-	// (version "1") has; nil for Alertmanager's.
+	// (version "1") has; nil for Alertmanager's. It is set for every
+	// version "1" message, even one without any of these fields: older
+	// Grafana versions lack some of them (orgId came in 8.3).
 	Grafana *GrafanaMessage
 }
 
 // GrafanaMessage is the part of a Grafana webhook notification that
-// Alertmanager's lacks.
+// Alertmanager's lacks. Missing fields are zero.
 type GrafanaMessage struct {
-	OrgID   int64
-	Title   string
-	State   string
-	Message string
+	OrgID   int64  // orgId: the Grafana organisation
+	Title   string // title: the rendered notification title template
+	State   string // state: "alerting" or "ok" from Grafana; not validated, not used
+	Message string // message: the rendered notification message template
 }
 
 // Alert is one alert of a notification, validated.
@@ -96,15 +104,20 @@ type Alert struct {
 	// computed from Labels.
 	Fingerprint string
 	// Values are the values the sender reported with the alert, by name
-	// (Grafana: the value of each query or expression ref); nil when none.
+	// (Grafana's values: the value of each query or expression ref ID);
+	// nil when none. Grafana sends null rather than a map holding NaN or
+	// ±Inf, which JSON cannot encode, and before 9.3 it sent no values.
 	Values map[string]float64
 	// Value is the value that fed the alert's condition, when the sender
-	// reports one (see chooseValue for Grafana's); nil otherwise.
+	// reports one: Grafana's, chosen by the rule documented on chooseValue;
+	// nil otherwise. It may be NaN or ±Inf (parsed from ValueString).
 	Value *float64
-	// ValueString is Grafana's text form of the values, kept for when
-	// Values is null (Grafana sends null when a value is NaN or ±Inf).
+	// ValueString is Grafana's text form of the values, e.g.
+	// "[ var='B' labels={host=a} value=44.2 ], [ var='C' labels={host=a} value=1 ]".
+	// It keeps NaN and ±Inf, so it stands in for Values when those are null.
 	ValueString string
-	// SilenceURL, DashboardURL, PanelURL and ImageURL are Grafana's links.
+	// SilenceURL, DashboardURL, PanelURL and ImageURL are Grafana's links,
+	// "" when absent.
 	SilenceURL, DashboardURL, PanelURL, ImageURL string
 }
 
@@ -125,6 +138,12 @@ type rawMessage struct {
 	ExternalURL     json.RawMessage `json:"externalURL"`
 	TruncatedAlerts json.RawMessage `json:"truncatedAlerts"`
 	Alerts          json.RawMessage `json:"alerts"`
+
+	// Grafana's only (version "1").
+	OrgID   json.RawMessage `json:"orgId"`
+	Title   json.RawMessage `json:"title"`
+	State   json.RawMessage `json:"state"`
+	Message json.RawMessage `json:"message"`
 }
 
 type rawAlert struct {
@@ -135,6 +154,14 @@ type rawAlert struct {
 	EndsAt       json.RawMessage `json:"endsAt"`
 	GeneratorURL json.RawMessage `json:"generatorURL"`
 	Fingerprint  json.RawMessage `json:"fingerprint"`
+
+	// Grafana's only (version "1").
+	Values       json.RawMessage `json:"values"`
+	ValueString  json.RawMessage `json:"valueString"`
+	SilenceURL   json.RawMessage `json:"silenceURL"`
+	DashboardURL json.RawMessage `json:"dashboardURL"`
+	PanelURL     json.RawMessage `json:"panelURL"`
+	ImageURL     json.RawMessage `json:"imageURL"`
 }
 
 // Decode parses and validates one webhook body. It is all-or-nothing: any
@@ -142,6 +169,12 @@ type rawAlert struct {
 // ever hold valid data. Errors are of type *Error. Only
 // opts.MaxAlertsPerRequest and opts.MaxLabelsPerAlert are used (zero values
 // get the defaults).
+//
+// A body with version "1" is Grafana's: its own fields (orgId, title, state,
+// message; per alert values, valueString and the URLs) are decoded and
+// type-checked too, every one optional because Grafana versions differ, and
+// each alert's Value is chosen (see chooseValue). A body with version "4" or
+// none is Alertmanager's, and those fields are ignored like any unknown one.
 //
 // Strings are kept verbatim, including NUL characters sent as \u0000; the
 // body must be valid UTF-8 because encoding/json would otherwise replace bad
@@ -182,8 +215,13 @@ func Decode(body []byte, opts Options) (*Message, error) {
 		if m.Version, err = decodeString(raw.Version, "version"); err != nil {
 			return nil, err
 		}
-		if m.Version != WebhookVersion {
-			return nil, errorf("version", "unsupported webhook version %q, want %q", m.Version, WebhookVersion)
+		switch m.Version {
+		case WebhookVersion:
+		case GrafanaWebhookVersion:
+			m.Grafana = &GrafanaMessage{}
+		default:
+			return nil, errorf("version", "unsupported webhook version %q, want %q (Alertmanager) or %q (Grafana)",
+				m.Version, WebhookVersion, GrafanaWebhookVersion)
 		}
 	}
 	for _, f := range []struct {
@@ -210,6 +248,11 @@ func Decode(body []byte, opts Options) (*Message, error) {
 		}
 		m.TruncatedAlerts = n
 	}
+	if m.Grafana != nil {
+		if err := decodeGrafanaMessage(&raw, m.Grafana); err != nil {
+			return nil, err
+		}
+	}
 
 	if raw.Alerts == nil || isNull(raw.Alerts) {
 		return nil, errorf("alerts", "missing")
@@ -226,7 +269,7 @@ func Decode(body []byte, opts Options) (*Message, error) {
 	}
 	m.Alerts = make([]Alert, 0, len(elems))
 	for i, e := range elems {
-		a, err := decodeAlert(e, fmt.Sprintf("alerts[%d]", i), opts.MaxLabelsPerAlert)
+		a, err := decodeAlert(e, fmt.Sprintf("alerts[%d]", i), opts.MaxLabelsPerAlert, m.Grafana != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +278,9 @@ func Decode(body []byte, opts Options) (*Message, error) {
 	return m, nil
 }
 
-func decodeAlert(b json.RawMessage, path string, maxLabels int) (Alert, error) {
+// decodeAlert decodes and validates alerts[i] (path); grafana says whether
+// to decode Grafana's per-alert fields too.
+func decodeAlert(b json.RawMessage, path string, maxLabels int, grafana bool) (Alert, error) {
 	var a Alert
 	if k := kind(b); k != "object" {
 		return a, errorf(path, "expected object, got %s", k)
@@ -305,7 +350,117 @@ func decodeAlert(b json.RawMessage, path string, maxLabels int) (Alert, error) {
 		// label set keeps hand-written and older senders usable.
 		a.Fingerprint = toLabelSet(a.Labels).Fingerprint().String()
 	}
+	if grafana {
+		if err := decodeGrafanaAlert(&raw, path, maxLabels, &a); err != nil {
+			return a, err
+		}
+	}
 	return a, nil
+}
+
+// decodeGrafanaMessage decodes the top-level fields only Grafana sends. All
+// are optional: orgId came in Grafana 8.3, and title, state and message were
+// once meant to go.
+func decodeGrafanaMessage(raw *rawMessage, g *GrafanaMessage) error {
+	if raw.OrgID != nil && !isNull(raw.OrgID) {
+		if k := kind(raw.OrgID); k != "number" {
+			return errorf("orgId", "expected number, got %s", k)
+		}
+		n, err := strconv.ParseInt(string(raw.OrgID), 10, 64)
+		if err != nil {
+			return errorf("orgId", "expected an integer, got %s", raw.OrgID)
+		}
+		g.OrgID = n
+	}
+	var err error
+	for _, f := range []struct {
+		raw  json.RawMessage
+		name string
+		dst  *string
+	}{
+		{raw.Title, "title", &g.Title},
+		{raw.State, "state", &g.State},
+		{raw.Message, "message", &g.Message},
+	} {
+		if *f.dst, err = decodeOptionalString(f.raw, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeGrafanaAlert decodes the per-alert fields only Grafana sends into a,
+// whose labels and annotations are decoded already, and chooses a.Value.
+// values is bounded by maxLabels like the labels, and so are the values
+// parsed from valueString when it stands in for values.
+func decodeGrafanaAlert(raw *rawAlert, path string, maxLabels int, a *Alert) error {
+	var err error
+	if a.Values, err = decodeValues(raw.Values, path+".values", maxLabels); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		raw  json.RawMessage
+		name string
+		dst  *string
+	}{
+		{raw.ValueString, "valueString", &a.ValueString},
+		{raw.SilenceURL, "silenceURL", &a.SilenceURL},
+		{raw.DashboardURL, "dashboardURL", &a.DashboardURL},
+		{raw.PanelURL, "panelURL", &a.PanelURL},
+		{raw.ImageURL, "imageURL", &a.ImageURL},
+	} {
+		if *f.dst, err = decodeOptionalString(f.raw, path+"."+f.name); err != nil {
+			return err
+		}
+	}
+	// valueString stands in for values when that is null; bound it the same
+	// way.
+	candidates, over := a.boundedCandidates(maxLabels)
+	if over {
+		return errorf(path+".valueString", "more than %d values, the limit", maxLabels)
+	}
+	if ref, ok := chooseValue(candidates, a.Labels, a.Annotations); ok {
+		v := candidates[ref]
+		a.Value = &v
+	}
+	return nil
+}
+
+// decodeValues decodes Grafana's values: an object of ref ID to number, or
+// null (nil). Entries must be JSON numbers within the float64 range: Grafana
+// cannot encode NaN or ±Inf and sends null for the whole map instead, and it
+// never sends a null entry (encoding/json would make one 0 unnoticed).
+func decodeValues(b json.RawMessage, path string, maxValues int) (map[string]float64, error) {
+	if b == nil || isNull(b) {
+		return nil, nil
+	}
+	if k := kind(b); k != "object" {
+		return nil, errorf(path, "expected object or null, got %s", k)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, &Error{Field: path, Msg: err.Error(), Err: err}
+	}
+	if len(raw) > maxValues {
+		return nil, errorf(path, "%d entries, more than the limit of %d", len(raw), maxValues)
+	}
+	out := make(map[string]float64, len(raw))
+	for name, v := range raw {
+		if name == "" {
+			return nil, errorf(path, "empty value name")
+		}
+		field := fmt.Sprintf("%s[%q]", path, name)
+		if k := kind(v); k != "number" {
+			return nil, errorf(field, "expected number, got %s", k)
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			// The syntax is JSON's, checked already: only the range is left.
+			return nil, errorf(field, "%s is out of the float64 range", v)
+		}
+		out[name] = f
+	}
+	return out, nil
 }
 
 // decodeLabels decodes a label or annotation set. Missing or null means

@@ -41,6 +41,14 @@ func TestDecodeFiles(t *testing.T) {
 		{file: "nesting_100.json", alerts: 0},
 		{file: "startsAt_year_9999.json", err: "alerts[0].startsAt: 9999-12-31T23:59:59Z is out of range [1970-01-01T00:00:00Z, 2262-04-11T23:47:16.854775807Z]"},
 		{file: "many_labels.json", opts: Options{MaxLabelsPerAlert: 10000}, alerts: 1},
+		{file: "am_with_grafana_fields.json", alerts: 1}, // version "4": Grafana's fields are unknown ones
+		{file: "grafana_8_0_constructed.json", alerts: 1},
+		{file: "grafana_9_0_firing.json", alerts: 2},
+		{file: "grafana_docs_03703ac_data_avg_firing.json", alerts: 2},
+		{file: "grafana_11_firing.json", alerts: 2},
+		{file: "grafana_11_nodata_constructed.json", alerts: 3},
+		{file: "grafana_12_values_null_constructed.json", alerts: 2},
+		{file: "grafana_test_notification_constructed.json", alerts: 1},
 
 		// Rejected: the body as a whole.
 		{file: "empty.json", err: "empty body"},
@@ -53,12 +61,20 @@ func TestDecodeFiles(t *testing.T) {
 		{file: "top_level_array.json", err: "expected a JSON object, got array"},
 
 		// Rejected: the message.
-		{file: "version_5.json", err: `version: unsupported webhook version "5", want "4"`},
+		{file: "version_5.json", err: `version: unsupported webhook version "5", want "4" (Alertmanager) or "1" (Grafana)`},
 		{file: "version_number.json", err: "version: expected string, got number"},
 		{file: "missing_alerts.json", err: "alerts: missing"},
 		{file: "alerts_not_array.json", err: "alerts: expected array, got object"},
 		{file: "wrong_type_receiver.json", err: "receiver: expected string, got number"},
 		{file: "truncated_negative.json", err: "truncatedAlerts: expected a non-negative integer, got -1"},
+		{file: "grafana_version_2.json", err: `version: unsupported webhook version "2", want "4" (Alertmanager) or "1" (Grafana)`},
+		{file: "grafana_version_number.json", err: "version: expected string, got number"},
+		{file: "grafana_orgId_string.json", err: "orgId: expected number, got string"},
+		{file: "grafana_orgId_float.json", err: "orgId: expected an integer, got 1.5"},
+		{file: "grafana_title_number.json", err: "title: expected string, got number"},
+		{file: "grafana_title_invalid_utf8.json", err: "body is not valid UTF-8 (byte offset 699)"},
+		{file: "grafana_values_nan_literal.json", err: "invalid JSON at byte offset 460: invalid character 'N' looking for beginning of value"},
+		{file: "grafana_values_deep_nesting.json", err: "JSON nested deeper than 100 levels"},
 		{file: "am025_firing.json", opts: Options{MaxAlertsPerRequest: 1}, err: "alerts: 2 alerts, more than the limit of 1"},
 
 		// Rejected: one alert.
@@ -80,6 +96,17 @@ func TestDecodeFiles(t *testing.T) {
 		{file: "wrong_type_fingerprint.json", err: "alerts[0].fingerprint: expected string, got boolean"},
 		{file: "many_labels.json", err: "alerts[0].labels: 10000 entries, more than the limit of 1000"},
 		{file: "many_annotations.json", err: "alerts[0].annotations: 1001 entries, more than the limit of 1000"},
+		{file: "grafana_missing_status.json", err: "alerts[0].status: missing"},
+		{file: "grafana_values_string.json", err: "alerts[0].values: expected object or null, got string"},
+		{file: "grafana_values_array.json", err: "alerts[0].values: expected object or null, got array"},
+		{file: "grafana_values_entry_string.json", err: `alerts[0].values["B"]: expected number, got string`},
+		{file: "grafana_values_nan_string.json", err: `alerts[0].values["B"]: expected number, got string`},
+		{file: "grafana_values_entry_null.json", err: `alerts[0].values["B"]: expected number, got null`},
+		{file: "grafana_values_entry_object.json", err: `alerts[0].values["B"]: expected number, got object`},
+		{file: "grafana_values_out_of_range.json", err: `alerts[0].values["B"]: 1e999 is out of the float64 range`},
+		{file: "grafana_values_empty_name.json", err: "alerts[0].values: empty value name"},
+		{file: "grafana_valueString_number.json", err: "alerts[0].valueString: expected string, got number"},
+		{file: "grafana_silenceURL_object.json", err: "alerts[0].silenceURL: expected string, got object"},
 	} {
 		name := strings.TrimSuffix(tc.file, ".json")
 		if tc.opts.MaxAlertsPerRequest != 0 || tc.opts.MaxLabelsPerAlert != 0 {

@@ -5,12 +5,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
 // FuzzDecode checks that Decode never panics, returns only *Error, and that
-// whatever it accepts maps to rows the tables can hold.
+// whatever it accepts maps to rows the tables can hold. The seeds are the
+// payloads of testdata, Alertmanager's and Grafana's, valid and hostile,
+// plus generated Grafana bodies just past the limits used here.
 func FuzzDecode(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -24,6 +30,21 @@ func FuzzDecode(f *testing.F) {
 		if len(b) < 64<<10 { // the big ones only slow the fuzzer down
 			f.Add(b)
 		}
+	}
+	for _, b := range [][]byte{
+		grafanaBody(manyValues(51), `""`),
+		grafanaBody("null", manyValueStringEntries(51)),
+		grafanaBody("null", `"[ var='A' labels={a=b, c=d} type='query' value=NaN ], [ var='B' labels={} value=+Inf ], [ var='C' labels={} value=null ], [ metric='m' labels={} value=-Inf ]"`),
+		grafanaBody(`{"B0":0.5,"B1":2}`, `""`),
+		grafanaBody(`{"B":-1,"C":-1}`, `""`),
+		grafanaBody(`{"B":1e999}`, `""`),
+		grafanaBody(`{"B":"NaN"}`, `""`),
+		grafanaBody(`{"B":null}`, `""`),
+		grafanaBody(`"44.2"`, `""`),
+		grafanaBody(`{"B":`+strings.Repeat("[", 60)+strings.Repeat("]", 60)+`}`, `""`),
+		grafanaBody("null", `"`+strings.Repeat("[ var='B' labels={", 200)+`"`),
+	} {
+		f.Add(b)
 	}
 	received := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -55,6 +76,17 @@ func FuzzDecode(f *testing.F) {
 			}
 			if r.Labels == "" || r.Labels[0] != '{' || r.Annotations == "" {
 				t.Fatalf("row %d: labels %q annotations %q", i, r.Labels, r.Annotations)
+			}
+			// Only Grafana reports values, and a chosen value is one of
+			// those shown in the Values column.
+			if (r.Source == rows.SourceGrafana) != (m.Grafana != nil) {
+				t.Fatalf("row %d: source %q for version %q", i, r.Source, m.Version)
+			}
+			if m.Grafana == nil && (r.Values != "" || r.AlertValue != nil) {
+				t.Fatalf("row %d: Alertmanager row with values %q, value %v", i, r.Values, r.AlertValue)
+			}
+			if r.AlertValue != nil && !strings.Contains(r.Values, `="`+strconv.FormatFloat(*r.AlertValue, 'g', -1, 64)+`"`) {
+				t.Fatalf("row %d: value %v not among values %q", i, *r.AlertValue, r.Values)
 			}
 		}
 	})

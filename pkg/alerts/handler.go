@@ -1,12 +1,24 @@
-// Package alerts receives Alertmanager webhook notifications and hands their
-// alerts, as rows.AlertRow, to a Sink.
+// Package alerts receives webhook notifications from Alertmanager and from
+// Grafana-managed alerting on one endpoint, and hands their alerts, as
+// rows.AlertRow, to a Sink.
+//
+// The payload's version tells them apart: "4" (or none) is Alertmanager's,
+// "1" is Grafana's, which adds its own fields to Alertmanager's; any other
+// version is refused. Grafana's alerts also carry the values of the rule's
+// queries and expressions by ref ID (the Values column), and the one that
+// fed the rule's condition becomes the AlertValue column by a documented
+// rule: the annotation deephaven_value_ref when it names one, else a guess
+// made for Grafana's default rule layout (query A, reduce B, threshold C
+// picks B); see chooseValue.
 //
 // A request is all-or-nothing: it is decoded and validated completely
 // (Decode), mapped to rows (Message.Rows), stripped of rows already written
-// (Dedup), and only then written. The status code tells Alertmanager what to
+// (Dedup), and only then written. The status code tells the sender what to
 // do: 200 when the rows are durable, 4xx for a request that can never succeed
 // (Alertmanager drops it), and 503 for a transient failure (Alertmanager
-// retries with backoff until its flush times out).
+// retries with backoff until its flush times out). Grafana retries neither:
+// it sends the group again at its next flush (group_interval) if it still has
+// firing alerts.
 package alerts
 
 import (
@@ -53,11 +65,11 @@ type Options struct {
 	// 4 MiB.
 	MaxBodyBytes int64
 	// MaxAlertsPerRequest bounds the alerts of one notification; more get
-	// 400. Set Alertmanager's max_alerts at or below it, since Alertmanager
-	// never retries a 4xx. Default 1000.
+	// 400. Set Alertmanager's max_alerts (a Grafana webhook's Max Alerts)
+	// at or below it, since neither retries a 4xx. Default 1000.
 	MaxAlertsPerRequest int
-	// MaxLabelsPerAlert bounds the labels, and separately the annotations,
-	// of one alert. Default 1000.
+	// MaxLabelsPerAlert bounds the labels, and separately the annotations
+	// and Grafana's values, of one alert. Default 1000.
 	MaxLabelsPerAlert int
 	// MaxConcurrent bounds the requests served at once; more get 503 with
 	// Retry-After. Default 64.
@@ -128,8 +140,8 @@ func (o Options) withDefaults() Options {
 // and uses its own backoff (from 500 ms); other clients get a hint.
 const retryAfter = "1"
 
-// Handler serves Alertmanager webhook requests. It is safe for concurrent
-// use; SetOptions may be called while requests are served.
+// Handler serves Alertmanager and Grafana webhook requests. It is safe for
+// concurrent use; SetOptions may be called while requests are served.
 type Handler struct {
 	sink   Sink
 	logger *slog.Logger
@@ -175,7 +187,7 @@ func NewHandler(sink Sink, opts Options, logger *slog.Logger, reg prometheus.Reg
 		}),
 		truncated: f.NewCounter(prometheus.CounterOpts{
 			Name: "prometheus_deephaven_bridge_alerts_truncated_total",
-			Help: "Alerts Alertmanager reported as dropped from notifications by its max_alerts setting.",
+			Help: "Alerts the sender reported as dropped from notifications (Alertmanager's max_alerts, Grafana's Max Alerts).",
 		}),
 		duration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prometheus_deephaven_bridge_webhook_request_duration_seconds",
@@ -296,7 +308,7 @@ func (h *Handler) serve(c *gin.Context) int {
 	}
 	if msg.TruncatedAlerts > 0 {
 		h.truncated.Add(float64(msg.TruncatedAlerts))
-		log.Debug("Alertmanager truncated the notification (max_alerts)", "truncated", msg.TruncatedAlerts)
+		log.Debug("The sender truncated the notification (max_alerts)", "truncated", msg.TruncatedAlerts)
 	}
 
 	all := msg.Rows(req.Context(), receivedAt, *opts)
@@ -321,7 +333,7 @@ func (h *Handler) serve(c *gin.Context) int {
 		err := h.sink.Write(ctx, fresh)
 		cancel()
 		if err != nil {
-			// Nothing is marked as seen: Alertmanager's retry must be written.
+			// Nothing is marked as seen: the sender's retry must be written.
 			log.Warn("Writing alerts failed", "alerts", len(fresh), "err", err)
 			c.Header("Retry-After", retryAfter)
 			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing alerts: %v", err))

@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -512,5 +513,102 @@ func TestNewHandlerNilLoggerAndRegistry(t *testing.T) {
 	e.ServeHTTP(w, req)
 	if w.Code != 200 {
 		t.Errorf("code %d: %s", w.Code, w.Body)
+	}
+}
+
+// errorBody is the body of a refused request, as the handler writes it.
+func errorBody(t *testing.T, msg string) string {
+	t.Helper()
+	b, err := json.Marshal(gin.H{"status": "error", "error": msg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestHandlerGrafana(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "grafana_11_firing.json"), "User-Agent", "Grafana"), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	// Grafana resends the group at every flush: the repeat is not written.
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "grafana_11_firing.json")), 200,
+		`{"status":"success","alerts":2,"written":0,"duplicates":2}`)
+	got, _ := sink.snapshot()
+	if len(got) != 2 {
+		t.Fatalf("sink got %d rows, want 2", len(got))
+	}
+	for _, r := range got {
+		if r.Source != "grafana" || r.Values != `{B="44.23943737541908", C="1"}` || r.AlertValue == nil || *r.AlertValue != 44.23943737541908 {
+			t.Errorf("row: Source %q Values %q AlertValue %s", r.Source, r.Values, fmtValue(r.AlertValue))
+		}
+	}
+	if r := ts.metric(t, "prometheus_deephaven_bridge_alerts_received_total", "status", "firing"); r != 4 {
+		t.Errorf("alerts_received_total{firing} = %v, want 4", r)
+	}
+}
+
+// Hostile or broken Grafana bodies get a 4xx naming the problem, and nothing
+// of them is written.
+func TestHandlerGrafanaHostile(t *testing.T) {
+	sink := &fakeSink{}
+	ts := newTestServer(t, sink, Options{})
+	// A valueString larger than the body limit (4 MiB by default).
+	huge := grafanaBody("null", `"[ var='B' labels={} value=1 ]`+strings.Repeat(" ", 5<<20)+`"`)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		code int
+		err  string
+	}{
+		{"values as a string", readTestdata(t, "grafana_values_string.json"), 400, "alerts[0].values: expected object or null, got string"},
+		{"values as an array", readTestdata(t, "grafana_values_array.json"), 400, "alerts[0].values: expected object or null, got array"},
+		{"values entry a string", readTestdata(t, "grafana_values_entry_string.json"), 400, `alerts[0].values["B"]: expected number, got string`},
+		{"NaN as a string", readTestdata(t, "grafana_values_nan_string.json"), 400, `alerts[0].values["B"]: expected number, got string`},
+		{"NaN as a bare word", readTestdata(t, "grafana_values_nan_literal.json"), 400, "invalid JSON at byte offset 460: invalid character 'N' looking for beginning of value"},
+		{"values entry null", readTestdata(t, "grafana_values_entry_null.json"), 400, `alerts[0].values["B"]: expected number, got null`},
+		{"values entry an object", readTestdata(t, "grafana_values_entry_object.json"), 400, `alerts[0].values["B"]: expected number, got object`},
+		{"values entry beyond float64", readTestdata(t, "grafana_values_out_of_range.json"), 400, `alerts[0].values["B"]: 1e999 is out of the float64 range`},
+		{"values with an empty name", readTestdata(t, "grafana_values_empty_name.json"), 400, "alerts[0].values: empty value name"},
+		{"10,000 values", grafanaBody(manyValues(10000), `""`), 400, "alerts[0].values: 10000 entries, more than the limit of 1000"},
+		{"10,000 valueString entries", grafanaBody("null", manyValueStringEntries(10000)), 400, "alerts[0].valueString: more than 1000 values, the limit"},
+		{"deep nesting inside values", readTestdata(t, "grafana_values_deep_nesting.json"), 400, "JSON nested deeper than 100 levels"},
+		{"huge valueString", huge, 413, "request body larger than 4194304 bytes"},
+		{"orgId as a string", readTestdata(t, "grafana_orgId_string.json"), 400, "orgId: expected number, got string"},
+		{"orgId not an integer", readTestdata(t, "grafana_orgId_float.json"), 400, "orgId: expected an integer, got 1.5"},
+		{"title a number", readTestdata(t, "grafana_title_number.json"), 400, "title: expected string, got number"},
+		{"invalid UTF-8 in title", readTestdata(t, "grafana_title_invalid_utf8.json"), 400, "body is not valid UTF-8 (byte offset 699)"},
+		{"valueString a number", readTestdata(t, "grafana_valueString_number.json"), 400, "alerts[0].valueString: expected string, got number"},
+		{"silenceURL an object", readTestdata(t, "grafana_silenceURL_object.json"), 400, "alerts[0].silenceURL: expected string, got object"},
+		{"alert missing status", readTestdata(t, "grafana_missing_status.json"), 400, "alerts[0].status: missing"},
+		{"version 1 as a number", readTestdata(t, "grafana_version_number.json"), 400, "version: expected string, got number"},
+		{"version 2", readTestdata(t, "grafana_version_2.json"), 400, `version: unsupported webhook version "2", want "4" (Alertmanager) or "1" (Grafana)`},
+	} {
+		checkResponse(t, ts.post("/alerts", tc.body), tc.code, errorBody(t, tc.err))
+	}
+	if got, calls := sink.snapshot(); len(got) != 0 || calls != 0 {
+		t.Errorf("sink got %d rows in %d calls for hostile bodies, want none", len(got), calls)
+	}
+	if r := ts.metric(t, "prometheus_deephaven_bridge_alerts_received_total", "status", "firing"); r != 0 {
+		t.Errorf("alerts of refused requests counted as received: %v", r)
+	}
+	if logs := ts.logs.String(); strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("client errors logged above Debug:\n%s", logs)
+	}
+}
+
+// Grafana's truncatedAlerts (its webhook's Max Alerts setting) counts like
+// Alertmanager's.
+func TestHandlerGrafanaTruncated(t *testing.T) {
+	ts := newTestServer(t, &fakeSink{}, Options{})
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "grafana_12_values_null_constructed.json")), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	checkResponse(t, ts.post("/alerts", readTestdata(t, "am034_extra_fields.json")), 200,
+		`{"status":"success","alerts":2,"written":2,"duplicates":0}`)
+	if got := ts.metric(t, "prometheus_deephaven_bridge_alerts_truncated_total"); got != 2+3 {
+		t.Errorf("alerts_truncated_total = %v, want 5 (2 from Grafana, 3 from Alertmanager)", got)
+	}
+	if !strings.Contains(ts.logs.String(), `msg="The sender truncated the notification (max_alerts)" group_key=`) {
+		t.Errorf("no Debug log for the truncation:\n%s", ts.logs)
 	}
 }

@@ -105,14 +105,20 @@ func LabelsText(m map[string]string) string {
 }
 
 // ValuesText renders the reported values as canonical text, names sorted,
-// e.g. {B="44.2", C="1"} (values in Go's shortest 'g' form); "" when the
-// sender reported none.
+// e.g. {B="44.2", C="1"} (values in Go's shortest 'g' form, NaN and ±Inf
+// included): Values, or when it is null or empty the values parsed from
+// ValueString, the same ones Value is chosen from. When neither holds a
+// value but ValueString is not empty (all its values null, or a format this
+// package does not know), it is ValueString as sent, so that the column is
+// never empty when Grafana reported something. It is "" when the sender
+// reported nothing (always, for Alertmanager).
 func (a *Alert) ValuesText() string {
-	if a.Values == nil {
-		return ""
+	m := a.candidates()
+	if len(m) == 0 {
+		return a.ValueString
 	}
-	ls := make(model.LabelSet, len(a.Values))
-	for k, v := range a.Values {
+	ls := make(model.LabelSet, len(m))
+	for k, v := range m {
 		ls[model.LabelName(k)] = model.LabelValue(strconv.FormatFloat(v, 'g', -1, 64))
 	}
 	return ls.String()

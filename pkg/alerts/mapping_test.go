@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -151,9 +153,28 @@ func checkRow(t *testing.T, got, want rows.AlertRow) {
 	}
 	got.PrometheusDateTime, got.AlertIngestDateTime, got.StartsAt, got.EndsAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	want.PrometheusDateTime, want.AlertIngestDateTime, want.StartsAt, want.EndsAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	// AlertValue is a pointer: compare what it points to (NaN equals NaN).
+	if !sameValue(got.AlertValue, want.AlertValue) {
+		t.Errorf("AlertValue = %s, want %s", fmtValue(got.AlertValue), fmtValue(want.AlertValue))
+	}
+	got.AlertValue, want.AlertValue = nil, nil
 	if got != want {
 		t.Errorf("row:\n got %+v\nwant %+v", got, want)
 	}
+}
+
+func sameValue(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b || (math.IsNaN(*a) && math.IsNaN(*b))
+}
+
+func fmtValue(v *float64) string {
+	if v == nil {
+		return "nil"
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }
 
 type fixedResolver map[string]rows.JoinTarget

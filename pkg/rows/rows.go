@@ -52,7 +52,8 @@ type AlertRow struct {
 	// about (see KeySpec); the join matches it with the metric rows'.
 	SeriesKey string
 	// Values are the values the sender reported with the alert, as
-	// canonical text ({B="44.2", C="1"}); "" when it reported none.
+	// canonical text ({B="44.2", C="1"}), or Grafana's valueString as sent
+	// when it cannot be read; "" when it reported none.
 	Values string
 	// AlertValue is the value that fed the alert's condition, when the
 	// sender reports one (Grafana); nil otherwise, written as null.
