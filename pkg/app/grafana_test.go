@@ -1,0 +1,64 @@
+package app_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+)
+
+// Grafana payloads from Grafana's documentation (9.0's valueString, an
+// intermediate revision with custom ref IDs, 10.x to 12.x's values) and an
+// Alertmanager payload go through the same endpoint of the running bridge
+// into the right columns of Deephaven's table.
+func TestGrafanaAndAlertmanagerPayloadsInDeephaven(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	c := client(t, dh)
+	dir := filepath.Join(testenv.RepoRoot(t), "pkg", "alerts", "testdata")
+	// The documented Grafana payloads share fingerprints and start times,
+	// so each goes to a bridge and tables of its own.
+	for _, tc := range []struct {
+		file, source string
+		values       string // of the first alert
+		value        any
+	}{
+		{"grafana_9_0_firing.json", "grafana", `{0="14151.331895396988"}`, 14151.331895396988},
+		{"grafana_docs_03703ac_data_avg_firing.json", "grafana", `{data-avg="14151.331895396988"}`, 14151.331895396988},
+		// values {B: 44.24, C: 1}: C is the condition, B fed it.
+		{"grafana_11_firing.json", "grafana", `{B="44.23943737541908", C="1"}`, 44.23943737541908},
+		{"am025_firing.json", "alertmanager", "", nil},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b := startBridge(t, bridgeSetup{Deephaven: dh})
+			body, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, resp := post(t, b.URL+"/alerts", string(body)); code != 200 {
+				t.Fatalf("%d %s", code, resp)
+			}
+			var got []map[string]any
+			eventually(t, 30*time.Second, func() string {
+				if got = readTable(t, c, b.Tables[0]); len(got) != 2 {
+					return fmt.Sprintf("%d rows, want 2", len(got))
+				}
+				return ""
+			})
+			for _, r := range got {
+				if r["Source"] != tc.source || (tc.source == "grafana") != (r["AlertValue"] != nil && r["Values"] != "") {
+					t.Errorf("row %s: Source %v Values %v AlertValue %v", r["Fingerprint"], r["Source"], r["Values"], r["AlertValue"])
+				}
+			}
+			first := got[0]
+			if got[1]["StartsAt"].(time.Time).Before(first["StartsAt"].(time.Time)) {
+				first = got[1]
+			}
+			if first["Values"] != tc.values || first["AlertValue"] != tc.value {
+				t.Errorf("first alert: Values %v AlertValue %v, want %v %v", first["Values"], first["AlertValue"], tc.values, tc.value)
+			}
+		})
+	}
+}
