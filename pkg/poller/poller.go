@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -385,6 +386,14 @@ func (p *Poller) applyLocked() {
 	for name := range valid {
 		p.metrics.init(name, p.backfillMax > 0)
 	}
+}
+
+// Queries returns the names of the queries being polled (or to be polled,
+// before Run), sorted.
+func (p *Poller) Queries() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Sorted(maps.Keys(p.desired))
 }
 
 // LastWritten returns the timestamp of the newest sample of the query that
