@@ -10,11 +10,19 @@ Everything here is static code: nothing is built from table contents, alert
 labels or metric names.
 """
 
+import queue
+import re
+import threading
+
 from deephaven import dtypes as dht
-from deephaven import input_table
+from deephaven import input_table, new_table, update_graph
+from deephaven.appmode import get_app_state
+from deephaven.column import string_col
+from deephaven.execution_context import get_exec_ctx
 from deephaven.plot import PlotStyle
 from deephaven.plot.figure import Figure
 from deephaven.plot.selectable_dataset import one_click
+from deephaven.table_listener import listen
 
 # --- Schemas: keep in sync with pkg/rows/rows.go (order matters). ---
 
@@ -200,3 +208,97 @@ def _figures(alerts, metrics):
     prometheus_metric_values,
     prometheus_metric_values_one_click,
 ) = _figures(prometheus_alerts, prometheus_metrics)
+
+
+# --- One figure per rule family (figures appear as rules are discovered). ---
+#
+# A rule family is the alerting rules of one alert name (for example the
+# warning and critical NodeFilesystemSpaceFillingUp rules). Its figure shows
+# the values of the family's value expression over time, one line per
+# series, and the family's alert events on them: a mark where an alert fired
+# and one where it resolved. The families are only known once the bridge has
+# discovered Prometheus's rules, so a listener on prometheus_rules adds a
+# figure named prometheus_rule_<AlertName> to this application (and so to
+# the Panels menu) for every new family. Each figure filters with where_in on
+# a one-row key table: the alert name is data in a table, never part of a
+# filter or a script.
+
+
+
+def _rule_values(rules, metrics):
+    """The value rows of every discovered rule, with the rule's alert name,
+    and the table of rule families. A query name belongs to one alert name
+    (the bridge names it AlertName:hash), so the join has one match per
+    metric row at most."""
+    queries = rules.where(["Present", "Query != ``"]).select_distinct(["AlertName", "Query"])
+    values = metrics.natural_join(queries, on=["PrometheusQuery=Query"], joins=["AlertName"]).where(["!isNull(AlertName)"])
+    return values, queries.select_distinct(["AlertName"])
+
+
+class _RuleFigures:
+    """Adds a figure for every new rule family to this application. Tables
+    are made in a thread of its own: the listener only queues names."""
+
+    def __init__(self, families, values, events):
+        self.values, self.events = values, events
+        self.app = get_app_state()
+        self.ctx = get_exec_ctx()
+        self.queue = queue.Queue()
+        self.names = {}  # family -> field name
+        threading.Thread(target=self._run, name="prometheus-rule-figures", daemon=True).start()
+        self.listener = listen(families, self._on_update, do_replay=True)
+
+    def _on_update(self, update, is_replay):
+        for family in update.added(["AlertName"]).get("AlertName", []):
+            if family is not None:
+                self.queue.put(str(family))
+
+    def _run(self):
+        while True:
+            family = self.queue.get()
+            if family in self.names:
+                continue
+            try:
+                # Some operations (sort) must hold the update graph's lock
+                # when called from a thread of our own.
+                with self.ctx, update_graph.shared_lock(self.values):
+                    figure = self._figure(family)
+                name = self._field_name(family)
+                self.names[family] = name
+                self.app[name] = figure
+            except Exception as e:  # noqa: BLE001 - one family's figure must not stop the others
+                print(f"prometheus.app: no figure for rule family {family!r}: {e}")
+
+    def _figure(self, family):
+        key = new_table([string_col("AlertName", [family])])
+        values = self.values.where_in(key, ["AlertName"]).sort(["PrometheusDateTime"])
+        events = self.events.where_in(key, ["AlertName"]).where(["!isNull(Value)"])
+        firing = events.where(["Status == `firing`"]).sort(["PrometheusDateTime"])
+        resolved = events.where(["Status == `resolved`"]).sort(["PrometheusDateTime"])
+        return (
+            Figure()
+            .figure_title(family)
+            .plot_xy("Value", t=values, x="PrometheusDateTime", y="Value", by=["SeriesKey"])
+            .plot_xy("Fired", t=firing, x="PrometheusDateTime", y="Value", by=["SeriesKey"])
+            .line(visible=False)
+            .point(shape="up_triangle", size=2, color="red", visible=True)
+            .plot_xy("Resolved", t=resolved, x="PrometheusDateTime", y="Value", by=["SeriesKey"])
+            .line(visible=False)
+            .point(shape="down_triangle", size=2, color="green", visible=True)
+            .show()
+        )
+
+    def _field_name(self, family):
+        """prometheus_rule_ and the alert name with anything but letters,
+        digits and _ replaced, made unique."""
+        base = "prometheus_rule_" + re.sub(r"[^A-Za-z0-9_]", "_", family)
+        name, n = base, 1
+        while name in self.names.values():
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+
+prometheus_rule_values, _families = _rule_values(prometheus_rules, prometheus_metrics)
+_rule_figures = _RuleFigures(_families, prometheus_rule_values, prometheus_alerts_metrics)
+del _families

@@ -110,7 +110,14 @@ func newScreenshots(t *testing.T) *screenshots {
 // DOM and may miss a panel that stayed empty).
 func (s *screenshots) save(name string, p pageState) {
 	s.t.Helper()
-	if f := paintedFraction(p.img); f < 0.05 {
+	s.saveMin(name, p, 0.05)
+}
+
+// saveMin is save for pages that paint little (thin lines on a dark
+// background): at least min of the screenshot must differ from it.
+func (s *screenshots) saveMin(name string, p pageState, min float64) {
+	s.t.Helper()
+	if f := paintedFraction(p.img); f < min {
 		s.t.Errorf("%s: only %.1f%% of the screenshot differs from the background", name, 100*f)
 		return
 	}
@@ -305,13 +312,13 @@ func TestIDEInBrowser(t *testing.T) {
 	}
 
 	// Figures are Plotly SVG: their legends and axis labels are in the DOM.
-	queries := []string{"go_memstats_alloc_bytes", "go_goroutines", "up", "prometheus_http_requests_rate"}
+	queries := []string{"go_memstats_alloc_bytes", "go_goroutines", "up", "prometheus_http_requests_rate", demoFamilyQuery}
 	t.Run("prometheus_metric_values", func(t *testing.T) {
 		open("/iframe/widget/?name=prometheus_metric_values")
-		// A legend entry per series: 3 targets x 3 queries + the request
-		// rate, and one per alert series (their step lines are drawn on
-		// the second y axis).
-		metricSeries := 3*3 + 1
+		// A legend entry per series: 3 targets x 4 queries (3 configured,
+		// 1 of a discovered rule) + the request rate, and one per alert
+		// series (their step lines are drawn on the second y axis).
+		metricSeries := 3*4 + 1
 		alertSeries := map[string]bool{}
 		for _, a := range alerts {
 			alertSeries[a.Fingerprint] = true
@@ -357,6 +364,31 @@ func TestIDEInBrowser(t *testing.T) {
 			return nil
 		})
 		shots.save("prometheus_alerts_firing_share", p)
+	})
+	t.Run("prometheus_rule_"+demoFamily, func(t *testing.T) {
+		// app.d adds this figure once the rules table lists the family:
+		// its value lines, one per target, with the alerts' fired and
+		// resolved marks on them.
+		name := "prometheus_rule_" + demoFamily
+		open("/iframe/widget/?name=" + name)
+		p := waitPage(t, browser, shots, name, func(p pageState) error {
+			if err := containsAll(p.text, demoFamily, `Value: {instance="localhost:9090", job="prometheus"}`,
+				`Fired: {instance="localhost:9090", job="prometheus"}`, `Resolved: {instance="bridge:5000", job="bridge"}`); err != nil {
+				return err
+			}
+			// A legend entry per target for the values, the fired marks
+			// and the resolved marks. (Plotly draws this many points with
+			// WebGL, so the lines themselves are not in the DOM.)
+			if n, err := countJS(browser, ".legend .traces"); err != nil || n != 3*len(demoTargets) {
+				return fmt.Errorf("%d legend entries (%v), want %d", n, err, 3*len(demoTargets))
+			}
+			// The lines and marks are drawn last, into a WebGL canvas.
+			if f := paintedFraction(p.img); f < 0.025 {
+				return fmt.Errorf("only %.1f%% of the page is painted", 100*f)
+			}
+			return nil
+		})
+		shots.saveMin("prometheus_rule_family", p, 0.025)
 	})
 	t.Run("prometheus_metric_values_one_click", func(t *testing.T) {
 		// Alone, without an Input Filter, it asks for one (and is not an

@@ -90,7 +90,7 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-var statusLine = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d status: rows written: prometheus_alerts=([1-9]\d*) prometheus_metrics=([1-9]\d*);`)
+var statusLine = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d status: rows written: prometheus_alerts=([1-9]\d*) prometheus_metrics=([1-9]\d*) prometheus_rules=([1-9]\d*);`)
 
 // TestStartShWithoutDocker runs ./start.sh --no-docker as a user would, on
 // free ports and in a run directory of its own, waits for the demo to fill
@@ -238,11 +238,11 @@ func TestStartShWithoutDocker(t *testing.T) {
 		t.Errorf("pid file lists %q", got)
 	}
 
-	// The demo fills all three tables, read back from Deephaven.
+	// The demo fills the tables, read back from Deephaven.
 	ctx, cancel := context.WithTimeout(context.Background(), rowsTimeout)
 	defer cancel()
 	c := dial(t, ctx, fmt.Sprintf("127.0.0.1:%d", dhPort))
-	tables := []string{rows.DefaultAlertsTable, rows.DefaultMetricsTable, rows.DefaultJoinedTable}
+	tables := []string{rows.DefaultAlertsTable, rows.DefaultMetricsTable, rows.DefaultJoinedTable, rows.DefaultRulesTable}
 	counts := map[string]int64{}
 	for {
 		var lastErr error
@@ -268,6 +268,20 @@ func TestStartShWithoutDocker(t *testing.T) {
 		}
 	}
 	t.Logf("rows in Deephaven: %v", counts)
+	// The zero-config rule's alerts carry the value that fired them (the
+	// rule fires in the first half of every minute).
+	for {
+		v, err := joinedValue(ctx, c, "DemoHeapInUse")
+		if err == nil && v > 0 {
+			t.Logf("DemoHeapInUse fired at %.0f bytes of heap in use", v)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no DemoHeapInUse alert with a value within %v (%v)", rowsTimeout, err)
+		case <-time.After(2 * time.Second):
+		}
+	}
 	c.Close()
 
 	// The status line reports rows in both tables the bridge writes.
