@@ -163,7 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer b.journal.Close()
 		b.id = b.journal.ID()
-		b.ship = shipper.New(b.journal, b.dh.alerts.Write, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows}, b.logger.With("component", "shipper"), b.reg)
+		b.ship = shipper.New(b.journal, b.dh.alerts.Write, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
 		st := b.journal.Stats()
 		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
 	}

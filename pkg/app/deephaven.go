@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -55,11 +56,17 @@ func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady fu
 	d := &deephavenSink{cfg: cfg, auth: auth, tls: tlsCfg, logger: logger, onReady: onReady, readyCh: make(chan struct{})}
 	sm := sink.NewMetrics(reg)
 	opts := func(table string) sink.Options {
-		return sink.Options{Table: table, MaxRows: cfg.Deephaven.BatchMaxRows, MaxDelay: time.Duration(cfg.Deephaven.BatchMaxDelay), Retryable: tables.Retryable}
+		return sink.Options{
+			Table: table, MaxRows: cfg.Deephaven.BatchMaxRows, MaxDelay: time.Duration(cfg.Deephaven.BatchMaxDelay),
+			Retryable: tables.Retryable, MaxInFlight: cfg.Deephaven.UploadsInFlight,
+		}
 	}
+	seed := maphash.MakeSeed()
 	d.alerts = sink.New(d.uploadAlerts, opts(cfg.Tables.Alerts), logger, sm)
+	d.alerts.SetKey(func(r rows.AlertRow) uint64 { return r.Key().Hash(seed) })
 	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
 	d.rules = sink.New(d.uploadRules, opts(cfg.Tables.Rules), logger, sm)
+	d.rules.SetKey(func(r rows.RuleRow) uint64 { return r.KeyHash(seed) })
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prometheus_deephaven_bridge_deephaven_session_up",
@@ -121,6 +128,7 @@ func (d *deephavenSink) connect(ctx context.Context) error {
 	d.client.Store(c)
 	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Rules: cfg.Tables.Rules, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
+	t.SetUploadsInFlight(cfg.Deephaven.UploadsInFlight)
 	t.OnReady(func(ctx context.Context) error { return d.onReady(ctx, t) })
 	c.OnNewSession(func(ctx context.Context) {
 		if err := t.Ensure(ctx); err != nil {

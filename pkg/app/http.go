@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -68,6 +70,24 @@ func (b *bridge) routes() http.Handler {
 	}
 	r.POST("/-/reload", reload)
 	r.PUT("/-/reload", reload)
+	// Go's profiles, as Prometheus serves them: behind the same web config
+	// (TLS, basic auth) as everything else.
+	r.GET("/debug/pprof/*profile", func(c *gin.Context) {
+		switch name := strings.TrimPrefix(c.Param("profile"), "/"); name {
+		case "":
+			pprof.Index(c.Writer, c.Request)
+		case "cmdline":
+			pprof.Cmdline(c.Writer, c.Request)
+		case "profile":
+			pprof.Profile(c.Writer, c.Request)
+		case "symbol":
+			pprof.Symbol(c.Writer, c.Request)
+		case "trace":
+			pprof.Trace(c.Writer, c.Request)
+		default:
+			pprof.Handler(name).ServeHTTP(c.Writer, c.Request)
+		}
+	})
 	return r
 }
 

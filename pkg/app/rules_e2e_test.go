@@ -18,8 +18,10 @@ import (
 // nodeRules are shaped like the public node-mixin's (comparison, ratio,
 // sum by, rate, and on, group_left, absent, bool), with thresholds that
 // fire on any machine, and for: so that samples exist before an alert
-// starts. NodeLoadHigh's static label overrides the series' instance.
-// NodeFlapping fires 10 s out of every 20 s, so it resolves too.
+// starts (a rule without it that fires at the very first scrape of a new
+// series has no earlier sample to join). NodeLoadHigh's static label
+// overrides the series' instance. NodeFlapping fires 8 s out of every 20 s,
+// so it resolves too.
 const nodeRules = `groups:
 - name: node-mixin-shaped
   interval: 1s
@@ -54,6 +56,7 @@ const nodeRules = `groups:
     for: 3s
   - alert: NodeFlapping
     expr: node_time_seconds{job="node"} > 0 and on () (vector(time() % 20) < 10)
+    for: 2s
     labels: {severity: info}
 `
 

@@ -68,6 +68,10 @@ type DeephavenConfig struct {
 	BatchMaxDelay model.Duration `yaml:"batch_max_delay"`
 	// Timeout bounds each call to the server. Default 30s.
 	Timeout model.Duration `yaml:"timeout"`
+	// UploadsInFlight is how many uploads to one table may run at once,
+	// so that the server's fixed cost per upload overlaps. Rows with the
+	// same key are still applied in arrival order. Default 4.
+	UploadsInFlight int `yaml:"uploads_in_flight"`
 }
 
 // AuthType names a Deephaven authentication method.
@@ -269,6 +273,8 @@ func defaults() Config {
 			BatchMaxRows:  10000,
 			BatchMaxDelay: 0,
 			Timeout:       model.Duration(30 * time.Second),
+
+			UploadsInFlight: 4,
 		},
 		Prometheus: PrometheusConfig{
 			PollInterval: model.Duration(time.Second),

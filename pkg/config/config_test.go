@@ -126,6 +126,8 @@ func minimalWant() *Config {
 			BatchMaxRows:  10000,
 			BatchMaxDelay: 0,
 			Timeout:       dur("30s"),
+
+			UploadsInFlight: 4,
 		},
 		Prometheus: PrometheusConfig{
 			URL:          "http://localhost:9090",
@@ -185,6 +187,8 @@ func TestLoadGood(t *testing.T) {
 			BatchMaxRows:  500,
 			BatchMaxDelay: dur("250ms"),
 			Timeout:       dur("5s"),
+
+			UploadsInFlight: 4,
 		},
 		Prometheus: PrometheusConfig{
 			URL:          "https://prometheus.example.com/prom",

@@ -77,6 +77,7 @@ func (c *Config) validate(file string) error {
 		v.errorf(dh.field("tls"), "cert_file and key_file must be set together")
 	}
 	v.positive(dh.field("batch_max_rows"), int64(c.Deephaven.BatchMaxRows))
+	v.positive(dh.field("uploads_in_flight"), int64(c.Deephaven.UploadsInFlight))
 	// batch_max_delay may be 0 (no lingering); model.Duration cannot be negative.
 	v.positiveDuration(dh.field("timeout"), c.Deephaven.Timeout)
 

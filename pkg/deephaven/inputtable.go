@@ -30,10 +30,22 @@ type InputTable struct {
 	schema *arrow.Schema
 	keys   []string
 
-	mu     sync.Mutex // guards busy, queue and handle
-	handle *Table     // the table fetched into an export of the current session
-	busy   bool       // an upload is in flight
-	queue  []*addRequest
+	mu       sync.Mutex // guards inflight, max, queue and handle
+	handle   *Table     // the table fetched into an export of the current session
+	inflight int        // uploads in flight
+	max      int        // most uploads in flight; see SetMaxInFlight
+	queue    []*addRequest
+}
+
+// SetMaxInFlight lets up to n uploads to the table run at once (default 1).
+// With more than one, Adds that are in flight together may be applied in
+// any order: callers that need rows with the same key applied in order must
+// not have two Adds holding that key in flight together (pkg/sink sees to
+// that). It may be called at any time.
+func (it *InputTable) SetMaxInFlight(n int) {
+	it.mu.Lock()
+	it.max = max(n, 1)
+	it.mu.Unlock()
 }
 
 // Name returns the global name.
@@ -119,12 +131,12 @@ func IsNotFound(err error) bool {
 // with an existing key replace it). It returns once the server holds the
 // rows. The upload's temporary export is released in the background.
 //
-// Concurrent Adds to one table are combined: while one upload is in flight,
-// the next callers' records queue up and travel together in the following
-// upload, in arrival order. This keeps many small appends from paying one
-// server round trip each. An Add whose context ends while it waits returns
-// the context's error; its rows may still be written by the upload it
-// joined.
+// Concurrent Adds to one table are combined: while the uploads allowed in
+// flight (SetMaxInFlight, default 1) are busy, the next callers' records
+// queue up and travel together in the following upload, in arrival order.
+// This keeps many small appends from paying one server round trip each. An
+// Add whose context ends while it waits returns the context's error; its
+// rows may still be written by the upload it joined.
 func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error {
 	op := fmt.Sprintf("add rows to %q", it.name)
 	for _, r := range recs {
@@ -134,7 +146,7 @@ func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error 
 	}
 	req := &addRequest{ctx: ctx, recs: recs, done: make(chan error, 1)}
 	it.mu.Lock()
-	if it.busy {
+	if it.inflight >= max(it.max, 1) {
 		it.queue = append(it.queue, req)
 		it.mu.Unlock()
 		select {
@@ -144,7 +156,7 @@ func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error 
 			return wrap(op, ctx.Err())
 		}
 	}
-	it.busy = true
+	it.inflight++
 	it.mu.Unlock()
 
 	// This caller uploads its own rows, then whatever queued meanwhile,
@@ -167,7 +179,7 @@ func (it *InputTable) Add(ctx context.Context, recs ...arrow.RecordBatch) error 
 		}
 		it.mu.Lock()
 		if len(it.queue) == 0 {
-			it.busy = false
+			it.inflight--
 			it.mu.Unlock()
 			break
 		}

@@ -7,7 +7,11 @@
 // The package is a leaf: it imports nothing else from this project.
 package rows
 
-import "time"
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"time"
+)
 
 // Default table names, as published in Deephaven's global scope.
 const (
@@ -70,6 +74,19 @@ type AlertKey struct {
 // Key returns the row's identity in prometheus_alerts.
 func (r *AlertRow) Key() AlertKey {
 	return AlertKey{Fingerprint: r.Fingerprint, Status: r.Status, PrometheusDateTime: r.PrometheusDateTime.UnixNano()}
+}
+
+// Hash returns a hash of the key, for sets of keys in flight.
+func (k AlertKey) Hash(seed maphash.Seed) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(k.Fingerprint)
+	h.WriteByte(0)
+	h.WriteString(k.Status)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(k.PrometheusDateTime))
+	h.Write(b[:])
+	return h.Sum64()
 }
 
 // MetricRow is one sample of one series returned by a PromQL query: a row of
@@ -229,6 +246,17 @@ var RuleKeys = []string{"File", "Group", "AlertName", "Expr"}
 
 // Key identifies the rule.
 func (r *RuleRow) Key() [4]string { return [4]string{r.File, r.Group, r.AlertName, r.Expr} }
+
+// KeyHash returns a hash of the rule's key, for sets of keys in flight.
+func (r *RuleRow) KeyHash(seed maphash.Seed) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, s := range r.Key() {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
 
 // CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
 // Bridge has written to the alerts table AlertsTable of this Deephaven, and

@@ -63,6 +63,11 @@ type Options struct {
 	MaxRows    int           // most rows per delivery (default 10000)
 	MinBackoff time.Duration // first retry delay (default 200ms)
 	MaxBackoff time.Duration // retry delay cap (default 15s)
+	// InFlight bounds the deliveries under way at once (default 1): the
+	// next batch is read from the journal and sent while earlier ones are
+	// still on their way. The watermark moves over a batch only once it
+	// and every batch before it are delivered.
+	InFlight int
 }
 
 // Shipper journals alert rows and delivers them.
@@ -102,6 +107,9 @@ func New(j *journal.Journal, deliver, direct Deliver, opts Options, logger *slog
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 15 * time.Second
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 1
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -251,10 +259,13 @@ func (s *Shipper) Flush(ctx context.Context) error {
 	return s.deliverAll(ctx)
 }
 
-// deliverAll sends batches from the watermark on until nothing is pending.
+// deliverAll sends batches from the watermark on, up to Options.InFlight
+// at once, until nothing is pending or a delivery failed. The watermark
+// moves over the batches delivered so far in journal order, unless a
+// resend began meanwhile.
 func (s *Shipper) deliverAll(ctx context.Context) error {
 	for {
-		moved, err := s.deliverBatch(ctx)
+		moved, err := s.deliverRound(ctx)
 		if err != nil {
 			return err
 		}
@@ -267,15 +278,109 @@ func (s *Shipper) deliverAll(ctx context.Context) error {
 // errBatchFull stops a replay once a batch is full.
 var errBatchFull = errors.New("batch full")
 
-// deliverBatch sends one batch of the records after the watermark and
-// moves the watermark past them, unless a resend began meanwhile. It
-// reports whether there was anything to send.
-func (s *Shipper) deliverBatch(ctx context.Context) (bool, error) {
+// shipment is one batch on its way.
+type shipment struct {
+	last uint64     // seq of its last record
+	rows int        // rows in it
+	done chan error // receives the delivery's outcome
+}
+
+// deliverRound reads batches from the watermark on and delivers them, up to
+// Options.InFlight at once, until the journal has no more or a delivery
+// failed; then it waits for those under way and marks the delivered prefix.
+// It reports whether there was anything to send.
+func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	epoch := s.epoch
 	from := s.j.Delivered() + 1
 	s.mu.Unlock()
 
+	var queue []*shipment // in journal order
+	var firstErr error
+	moved := false
+	// settle takes the outcome of the oldest shipment, waiting for it when
+	// block is set, then of every next one already done, and marks the
+	// delivered prefix.
+	settle := func(block bool) {
+		for len(queue) > 0 {
+			var err error
+			if block {
+				err = <-queue[0].done
+				block = false
+			} else {
+				select {
+				case err = <-queue[0].done:
+				default:
+					return
+				}
+			}
+			sh := queue[0]
+			queue = queue[1:]
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			s.delivered.Add(float64(sh.rows))
+			if firstErr == nil {
+				if err := s.mark(epoch, sh.last); err != nil {
+					firstErr = err
+				}
+			}
+		}
+	}
+	for firstErr == nil && ctx.Err() == nil {
+		if len(queue) >= s.opts.InFlight {
+			if settle(true); firstErr != nil {
+				break
+			}
+		}
+		batch, last, err := s.read(from)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		if last == 0 {
+			break
+		}
+		moved = true
+		from = last + 1
+		sh := &shipment{last: last, rows: len(batch), done: make(chan error, 1)}
+		queue = append(queue, sh)
+		if len(batch) == 0 {
+			sh.done <- nil // nothing decodable in it: only the watermark moves
+		} else {
+			go func() { sh.done <- s.deliver(ctx, batch) }()
+		}
+		settle(false)
+	}
+	// Deliveries under way finish (or fail) before the round ends: the
+	// watermark only ever covers a delivered prefix.
+	for len(queue) > 0 {
+		settle(true)
+	}
+	return moved, firstErr
+}
+
+// mark moves the watermark to last, unless a resend began since epoch: a
+// batch that was on its way then may have landed in a Deephaven that lost
+// everything before it, so the watermark stays where the resend put it.
+func (s *Shipper) mark(epoch, last uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		return nil
+	}
+	if err := s.j.MarkDelivered(last); err != nil {
+		return fmt.Errorf("shipper: mark delivered: %w", err)
+	}
+	return nil
+}
+
+// read returns the next batch of records from seq from on and the seq of
+// its last record (0 when there is none).
+func (s *Shipper) read(from uint64) ([]rows.AlertRow, uint64, error) {
 	var batch []rows.AlertRow
 	var last uint64
 	err := s.j.Replay(from, func(seq uint64, _ time.Time, rec []byte) error {
@@ -294,27 +399,7 @@ func (s *Shipper) deliverBatch(ctx context.Context) (bool, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errBatchFull) {
-		return false, fmt.Errorf("shipper: read journal: %w", err)
+		return nil, 0, fmt.Errorf("shipper: read journal: %w", err)
 	}
-	if last == 0 {
-		return false, nil
-	}
-	if len(batch) > 0 {
-		if err := s.deliver(ctx, batch); err != nil {
-			return false, err
-		}
-		s.delivered.Add(float64(len(batch)))
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.epoch != epoch {
-		// A resend began while this batch was on its way: it may
-		// have landed in a Deephaven that lost everything before
-		// it, so the watermark stays where the resend put it.
-		return true, nil
-	}
-	if err := s.j.MarkDelivered(last); err != nil {
-		return false, fmt.Errorf("shipper: mark delivered: %w", err)
-	}
-	return true, nil
+	return batch, last, nil
 }

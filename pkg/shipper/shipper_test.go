@@ -266,3 +266,67 @@ func TestDeliveryInFlightDuringResendDoesNotMoveTheWatermark(t *testing.T) {
 		t.Fatalf("after the resend: %d rows, watermark %d; want 11 and 11", f.size(), j.Delivered())
 	}
 }
+
+// With several deliveries under way, the watermark only ever covers a
+// prefix of the journal that was delivered: a later batch that is done
+// before an earlier one, or after an earlier one failed, does not move it.
+func TestPipelinedDeliveryMarksOnlyTheDeliveredPrefix(t *testing.T) {
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var mu sync.Mutex
+	failed := false
+	maxWatermarkSeen := uint64(0)
+	deliver := func(ctx context.Context, rs []rows.AlertRow) error {
+		// Later batches finish first.
+		first := rs[0].Fingerprint
+		if first == row(0).Fingerprint {
+			time.Sleep(30 * time.Millisecond)
+		}
+		mu.Lock()
+		if first == row(10).Fingerprint && !failed {
+			failed = true
+			mu.Unlock()
+			return errors.New("deephaven unavailable")
+		}
+		mu.Unlock()
+		if err := f.add(ctx, rs); err != nil {
+			return err
+		}
+		mu.Lock()
+		// Every record below the watermark must be in the table.
+		w := j.Delivered()
+		maxWatermarkSeen = max(maxWatermarkSeen, w)
+		for i := 0; i < int(w); i++ {
+			f.mu.Lock()
+			_, ok := f.table[key(i)]
+			f.mu.Unlock()
+			if !ok {
+				t.Errorf("watermark %d but row %d is not delivered", w, i)
+			}
+		}
+		mu.Unlock()
+		return nil
+	}
+	s := New(j, deliver, deliver, Options{MaxRows: 5, InFlight: 4, MinBackoff: time.Millisecond}, nil, nil)
+	for i := 0; i < 40; i++ {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.deliverAll(context.Background()); err == nil {
+		t.Fatal("the failed batch did not fail the round")
+	}
+	if w := j.Delivered(); w > 10 {
+		t.Fatalf("watermark %d after batch 10..14 failed, want at most 10", w)
+	}
+	if err := s.deliverAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.size() != 40 || j.Delivered() != 40 {
+		t.Fatalf("%d rows, watermark %d; want 40 and 40", f.size(), j.Delivered())
+	}
+}

@@ -54,6 +54,10 @@ type Options struct {
 	MaxBackoff time.Duration // retry delay cap (default 10s)
 	// Retryable says whether a failed upload should be tried again.
 	Retryable func(error) bool
+	// MaxInFlight bounds the uploads in flight at once (default 1). More
+	// than one lets the server's fixed cost per upload overlap, while the
+	// rows that arrive meanwhile form the next batch.
+	MaxInFlight int
 }
 
 func (o *Options) defaults() {
@@ -69,6 +73,9 @@ func (o *Options) defaults() {
 	if o.Retryable == nil {
 		o.Retryable = func(error) bool { return true }
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1
+	}
 }
 
 // ErrStopped is returned by Write once the Batcher has stopped.
@@ -83,17 +90,21 @@ type request[R any] struct {
 // Batcher groups rows of one table into uploads.
 //
 // Write may be called from any number of goroutines. Rows of one Write are
-// uploaded together, in one batch; batches are uploaded one at a time, in
-// arrival order. Write returns nil only once its rows were uploaded, or an
-// error when its context ended first or the upload failed for good (the rows
-// may still be uploaded later by a retry; uploads must be idempotent or the
-// caller must tolerate that).
+// uploaded together, in one batch; batches are formed in arrival order and
+// up to Options.MaxInFlight of them are uploaded at once. Batches in flight
+// together never share a key (SetKey), so rows with the same key are
+// applied in arrival order. Write returns nil only once its rows were
+// uploaded, or an error when its context ended first or the upload failed
+// for good (the rows may still be uploaded later by a retry; uploads must be
+// idempotent or the caller must tolerate that).
 //
 // Run owns all batching state. When its context ends it stops taking rows,
-// makes one last attempt to upload what waits (bounded by the drain context
-// given to Run), answers every waiting Write and returns.
+// lets the uploads in flight finish and makes one last attempt to upload
+// what waits, both bounded by the drain context given to Run, answers every
+// waiting Write and returns.
 type Batcher[R any] struct {
 	opts    Options
+	key     func(R) uint64 // see SetKey
 	upload  Upload[R]
 	logger  *slog.Logger
 	in      chan request[R]
@@ -117,24 +128,46 @@ func New[R any](upload Upload[R], opts Options, logger *slog.Logger, m *Metrics)
 	}
 }
 
+// SetKey makes the batcher keep rows of a key-backed table in order: key
+// identifies a row (a hash; collisions only cost waiting), and a batch
+// holding a key that a batch in flight holds waits for that one to be done,
+// retries included, so rows with the same key are applied in the order they
+// arrived. Call it before Run.
+func (b *Batcher[R]) SetKey(key func(R) uint64) { b.key = key }
+
 // Write hands rows to the batcher and waits until they are uploaded.
 func (b *Batcher[R]) Write(ctx context.Context, rows []R) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	req, err := b.enqueue(ctx, rows)
+	if err != nil {
+		return err
+	}
+	return b.await(ctx, req)
+}
+
+// enqueue hands the rows to Run; rows enqueued one after the other are
+// batched in that order.
+func (b *Batcher[R]) enqueue(ctx context.Context, rows []R) (request[R], error) {
 	req := request[R]{ctx: ctx, rows: rows, done: make(chan error, 1)}
 	select {
 	case <-b.stopped:
-		return ErrStopped
+		return req, ErrStopped
 	default:
 	}
 	select {
 	case b.in <- req:
+		return req, nil
 	case <-b.stopped:
-		return ErrStopped
+		return req, ErrStopped
 	case <-ctx.Done():
-		return fmt.Errorf("sink: queue rows for %s: %w", b.opts.Table, context.Cause(ctx))
+		return req, fmt.Errorf("sink: queue rows for %s: %w", b.opts.Table, context.Cause(ctx))
 	}
+}
+
+// await waits for the outcome of an enqueued request.
+func (b *Batcher[R]) await(ctx context.Context, req request[R]) error {
 	select {
 	case err := <-req.done:
 		return err
@@ -154,14 +187,23 @@ func (b *Batcher[R]) Write(ctx context.Context, rows []R) error {
 
 // Run batches and uploads until ctx ends; then it drains under drainCtx.
 //
-// Batching is group commit: the first rows to arrive are uploaded at once
-// (after lingering up to MaxDelay for company, if set), and everything that
-// arrives while an upload is in flight forms the next batch, up to MaxRows.
-// Under load batches grow by themselves; when idle, a row waits for nobody.
+// Batching is group commit: when an upload slot is free, everything queued
+// is taken (after lingering up to MaxDelay for company, if set), up to
+// MaxRows, and uploaded; whatever arrives while the slots are busy forms
+// the next batch. Under load batches grow by themselves; when idle, a row
+// waits for nobody.
 func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 	defer close(b.stopped)
+	p := &pipeline[R]{b: b, done: make(chan *flight, b.opts.MaxInFlight), keys: map[uint64]int{}}
 	var carry *request[R] // a request that did not fit into the last batch
 	for {
+		// A free slot first: rows that arrive meanwhile join the batch.
+		for len(p.inflight) >= b.opts.MaxInFlight {
+			if !p.wait(ctx) {
+				b.stop(drainCtx, p, carried(carry))
+				return
+			}
+		}
 		var pending []request[R]
 		n := 0
 		take := func(req request[R]) bool {
@@ -181,8 +223,11 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 			select {
 			case req := <-b.in:
 				take(req)
+			case f := <-p.done:
+				p.finish(f)
+				continue
 			case <-ctx.Done():
-				b.drain(drainCtx, nil)
+				b.stop(drainCtx, p, nil)
 				return
 			}
 		}
@@ -214,11 +259,105 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 			}
 		}
 		if ctx.Err() != nil {
-			b.drain(drainCtx, append(pending, carried(carry)...))
+			b.stop(drainCtx, p, append(pending, carried(carry)...))
 			return
 		}
-		b.flush(ctx, pending)
+		keys := b.keysOf(pending)
+		// A batch holding a key of a batch in flight waits for it.
+		for p.conflicts(keys) {
+			if !p.wait(ctx) {
+				b.stop(drainCtx, p, append(pending, carried(carry)...))
+				return
+			}
+		}
+		p.start(ctx, drainCtx, pending, keys)
 	}
+}
+
+// stop waits for the uploads in flight, then drains what is queued.
+func (b *Batcher[R]) stop(drainCtx context.Context, p *pipeline[R], pending []request[R]) {
+	for len(p.inflight) > 0 {
+		p.finish(<-p.done)
+	}
+	b.drain(drainCtx, pending)
+}
+
+// keysOf returns the key hashes of the rows of reqs, or nil without a key
+// (SetKey).
+func (b *Batcher[R]) keysOf(reqs []request[R]) map[uint64]struct{} {
+	if b.key == nil {
+		return nil
+	}
+	keys := map[uint64]struct{}{}
+	for _, r := range reqs {
+		for i := range r.rows {
+			keys[b.key(r.rows[i])] = struct{}{}
+		}
+	}
+	return keys
+}
+
+// pipeline is Run's view of the uploads in flight. It is used by Run's
+// goroutine only; uploads report on done.
+type pipeline[R any] struct {
+	b        *Batcher[R]
+	inflight []*flight
+	done     chan *flight
+	keys     map[uint64]int // keys of the batches in flight, with counts
+}
+
+// flight is one batch being uploaded.
+type flight struct {
+	keys map[uint64]struct{}
+}
+
+func (p *pipeline[R]) start(ctx, drainCtx context.Context, reqs []request[R], keys map[uint64]struct{}) {
+	f := &flight{keys: keys}
+	p.inflight = append(p.inflight, f)
+	for k := range keys {
+		p.keys[k]++
+	}
+	go func() {
+		p.b.flush(ctx, drainCtx, reqs)
+		p.done <- f
+	}()
+}
+
+// wait waits for an upload to be done; false when ctx ended first.
+func (p *pipeline[R]) wait(ctx context.Context) bool {
+	select {
+	case f := <-p.done:
+		p.finish(f)
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *pipeline[R]) finish(f *flight) {
+	for i, g := range p.inflight {
+		if g == f {
+			p.inflight = append(p.inflight[:i], p.inflight[i+1:]...)
+			break
+		}
+	}
+	for k := range f.keys {
+		if p.keys[k]--; p.keys[k] == 0 {
+			delete(p.keys, k)
+		}
+	}
+}
+
+func (p *pipeline[R]) conflicts(keys map[uint64]struct{}) bool {
+	if len(p.keys) == 0 {
+		return false
+	}
+	for k := range keys {
+		if p.keys[k] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func carried[R any](c *request[R]) []request[R] {
@@ -240,13 +379,15 @@ func (b *Batcher[R]) drain(ctx context.Context, pending []request[R]) {
 		break
 	}
 	if len(pending) > 0 {
-		b.flush(ctx, pending)
+		b.flush(ctx, ctx, pending)
 	}
 }
 
 // flush uploads the rows of the waiting requests as one batch, retrying
-// transient failures with backoff while at least one caller still waits.
-func (b *Batcher[R]) flush(ctx context.Context, reqs []request[R]) {
+// transient failures with backoff while at least one caller still waits and
+// ctx has not ended. Uploads are bounded by callCtx, so that one in flight
+// at shutdown may finish within the drain.
+func (b *Batcher[R]) flush(ctx, callCtx context.Context, reqs []request[R]) {
 	var backoff time.Duration
 	var lastErr string
 	for attempt := 1; ; attempt++ {
@@ -263,7 +404,7 @@ func (b *Batcher[R]) flush(ctx context.Context, reqs []request[R]) {
 			}
 		}
 		start := time.Now()
-		err := b.upload(ctx, batch)
+		err := b.upload(callCtx, batch)
 		b.m.observe(len(batch), time.Since(start), err)
 		if err == nil {
 			if attempt > 1 {

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,101 @@ func TestShutdownDrainsWaitingRows(t *testing.T) {
 	}
 	if err := b.Write(context.Background(), []int{8}); !errors.Is(err, ErrStopped) {
 		t.Fatalf("write after stop: got %v, want ErrStopped", err)
+	}
+}
+
+// Up to MaxInFlight uploads run at once; rows that arrive meanwhile wait
+// for a free slot and form the next batch.
+func TestUploadsInFlight(t *testing.T) {
+	var mu sync.Mutex
+	running, most := 0, 0
+	release := make(chan struct{})
+	upload := func(ctx context.Context, rows []int) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil
+	}
+	b := New(upload, Options{MaxInFlight: 4}, nil, nil)
+	stop := start(t, b)
+	defer stop()
+	var wg sync.WaitGroup
+	// One at a time, so that each is a batch while slots are free.
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.Write(context.Background(), []int{i}) }()
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	if running != 4 {
+		t.Errorf("%d uploads in flight, want 4", running)
+	}
+	mu.Unlock()
+	close(release)
+	wg.Wait()
+	if most != 4 {
+		t.Errorf("at most %d uploads in flight, want 4", most)
+	}
+}
+
+// Rows with the same key are applied in the order they arrived, whatever
+// the uploads' speed and retries: a batch holding a key in flight waits.
+func TestSameKeyKeepsArrivalOrder(t *testing.T) {
+	type row struct{ key, version int }
+	var mu sync.Mutex
+	table := map[int]int{} // key -> version applied last
+	attempts := 0
+	upload := func(ctx context.Context, rs []row) error {
+		mu.Lock()
+		attempts++
+		fail := attempts%5 == 0
+		mu.Unlock()
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		if fail {
+			return errors.New("transient")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range rs {
+			table[r.key] = r.version
+		}
+		return nil
+	}
+	b := New(upload, Options{MaxInFlight: 4, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, nil, nil)
+	b.SetKey(func(r row) uint64 { return uint64(r.key) })
+	stop := start(t, b)
+	defer stop()
+	want := map[int]int{}
+	var reqs []request[row]
+	for v := 1; v <= 300; v++ {
+		k := rand.IntN(10)
+		want[k] = v
+		req, err := b.enqueue(context.Background(), []row{{k, v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
+		// Most requests become batches of their own, so that several
+		// race in flight.
+		for len(b.in) > 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	for _, req := range reqs {
+		if err := b.await(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range want {
+		if table[k] != v {
+			t.Errorf("key %d holds version %d, want %d (the last to arrive)", k, table[k], v)
+		}
 	}
 }

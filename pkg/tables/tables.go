@@ -68,6 +68,8 @@ type Tables struct {
 	// timeout bounds each write, so a hung connection cannot hold the
 	// gate (and with it Ensure) for ever.
 	timeout time.Duration
+	// inFlight is how many uploads to one table may run at once.
+	inFlight int
 }
 
 // New returns Tables for client; call Ensure before writing.
@@ -80,6 +82,11 @@ func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
 
 // SetCallTimeout bounds each write to Deephaven (default 30s).
 func (t *Tables) SetCallTimeout(d time.Duration) { t.timeout = d }
+
+// SetUploadsInFlight lets up to n uploads to each table run at once
+// (default 1; see deephaven.InputTable.SetMaxInFlight for what that means
+// for rows with the same key). Call it before the first Ensure.
+func (t *Tables) SetUploadsInFlight(n int) { t.inFlight = n }
 
 // OnReady sets a function to run at the end of every successful Ensure,
 // before writes are accepted again, whichever caller ran Ensure (start,
@@ -124,6 +131,7 @@ func (t *Tables) ensure(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tables: prepare %s: %w", name, err)
 		}
+		it.SetMaxInFlight(t.inFlight)
 		its[in.id], created[in.id] = it, c
 		attrs = append(attrs, name, map[bool]string{true: "created", false: "found"}[c])
 	}

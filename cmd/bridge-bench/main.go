@@ -1,0 +1,669 @@
+// Command bridge-bench measures the bridge side by side with the original
+// example's alert path, against one Deephaven server, in one run, and
+// prints Markdown tables with ratios:
+//
+//   - the original example's alert path: one run_script per alert
+//     (scripts/original_example.py), at the same alert count as each bridge
+//     run;
+//   - the bridge binary's webhook at 1, 8 and 32 connections × 1, 10 and 100
+//     alerts per request, acknowledged once the rows are in Deephaven (no
+//     journal), then 8 × 100 with the journal (acknowledged once fsynced);
+//   - acknowledgement latency paced at a fixed rate, one alert per request,
+//     with and without the journal;
+//   - the metrics path (decoded Prometheus responses → rows → sink →
+//     Deephaven) next to the client's raw upload of the same rows;
+//   - with --memory, the bridge's RSS after 500,000 and after 5,000,000
+//     distinct alerts.
+//
+// Without --deephaven it starts a server of its own (scripts/run_deephaven.py
+// with --heap). With --profile DIR it saves the bridge's CPU profile of the
+// 8 × 100 run (from /debug/pprof).
+//
+// Usage: go run ./cmd/bridge-bench [--deephaven host:port] [--alerts 10000] [--memory]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/common/model"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
+)
+
+type options struct {
+	deephaven    string
+	heap         string
+	alerts       int
+	pacedRate    int
+	pacedSeconds int
+	metricRows   int
+	memory       bool
+	profile      string
+	only         string
+	conns, per   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.deephaven, "deephaven", "", "Deephaven host:port (default: start a server)")
+	flag.StringVar(&o.heap, "heap", "6g", "heap of the Deephaven server started here")
+	flag.IntVar(&o.alerts, "alerts", 10_000, "alerts per run")
+	flag.IntVar(&o.pacedRate, "paced-rate", 2000, "alerts/s of the paced runs")
+	flag.IntVar(&o.pacedSeconds, "paced-seconds", 10, "length of the paced runs")
+	flag.IntVar(&o.metricRows, "metric-rows", 200_000, "rows of the metrics runs")
+	flag.BoolVar(&o.memory, "memory", false, "measure the bridge's RSS after 500,000 and 5,000,000 distinct alerts")
+	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of the 8 x 100 run in this directory")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,memory (default all; memory only with --memory)")
+	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
+	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bridge-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (o options) part(name string) bool {
+	if o.only == "" {
+		return name != "memory" || o.memory
+	}
+	for _, p := range strings.Split(o.only, ",") {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+func run(o options) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bridge-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dh := o.deephaven
+	if dh == "" {
+		stop, addr, err := startDeephaven(root, dir, o.heap)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		dh = addr
+	}
+	bin := filepath.Join(dir, "prometheus-deephaven-bridge")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/prometheus-deephaven-bridge")
+	build.Dir, build.Stderr = root, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	fmt.Printf("bridge-bench: Deephaven at %s, %d alerts per run, %s\n\n", dh, o.alerts, time.Now().UTC().Format(time.RFC3339))
+
+	var original float64
+	if o.part("original") {
+		fmt.Fprintf(os.Stderr, "original example path: %d alerts...\n", o.alerts)
+		original, err = originalPath(root, dh, o.alerts)
+		if err != nil {
+			return err
+		}
+	}
+	ratio := func(rate float64) string {
+		if original <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f×", rate/original)
+	}
+
+	fmt.Println("| path | connections | alerts/request | alerts | alerts/s | vs original | p50 ack | p99 ack |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	if original > 0 {
+		fmt.Printf("| original example: one run_script per alert | 1 | 1 | %d | %.0f | 1× | | |\n", o.alerts, original)
+	}
+	var seq atomic.Int64
+	if o.part("matrix") {
+		b, err := startBridge(bin, dir, dh, "matrix", false)
+		if err != nil {
+			return err
+		}
+		for _, conns := range ints(o.conns) {
+			for _, per := range ints(o.per) {
+				prof := o.profile != "" && conns == 8 && per == 100
+				res, err := b.throughput(o.alerts, per, conns, &seq, prof, o.profile)
+				if err != nil {
+					b.stop()
+					return err
+				}
+				fmt.Printf("| bridge, ack = row in Deephaven | %d | %d | %d | %.0f | %s | %s | %s |\n", conns, per, res.alerts, res.rate, ratio(res.rate), ms(res.p50), ms(res.p99))
+				fmt.Fprintf(os.Stderr, "  %d x %d: %s\n", conns, per, b.uploadStats())
+			}
+		}
+		b.stop()
+	}
+	if o.part("journal") {
+		b, err := startBridge(bin, dir, dh, "journal", true)
+		if err != nil {
+			return err
+		}
+		res, err := b.throughput(o.alerts, 100, 8, &seq, false, "")
+		b.stop()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| bridge, ack = fsynced in the journal | 8 | 100 | %d | %.0f | %s | %s | %s |\n", res.alerts, res.rate, ratio(res.rate), ms(res.p50), ms(res.p99))
+	}
+	fmt.Println()
+
+	if o.part("paced") {
+		fmt.Println("| paced, one alert per request | alerts/s asked | alerts/s done | p50 ack | p99 ack | max ack |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|")
+		for _, journal := range []bool{false, true} {
+			b, err := startBridge(bin, dir, dh, fmt.Sprintf("paced%v", journal), journal)
+			if err != nil {
+				return err
+			}
+			res, err := b.paced(o.pacedRate, time.Duration(o.pacedSeconds)*time.Second, &seq)
+			b.stop()
+			if err != nil {
+				return err
+			}
+			what := "ack = row in Deephaven"
+			if journal {
+				what = "ack = fsynced in the journal"
+			}
+			fmt.Printf("| %s | %d | %.0f | %s | %s | %s |\n", what, o.pacedRate, res.rate, ms(res.p50), ms(res.p99), ms(res.max))
+		}
+		fmt.Println()
+	}
+
+	if o.part("metrics") {
+		if err := metrics(dh, o.metricRows); err != nil {
+			return err
+		}
+		fmt.Println()
+	}
+
+	if o.part("memory") {
+		if err := memoryRun(bin, dir, dh, &seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run it inside the repository (no go.mod found)")
+		}
+		dir = parent
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startDeephaven starts scripts/run_deephaven.py and waits for it.
+func startDeephaven(root, dir, heap string) (stop func(), addr string, err error) {
+	addr, err = freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	logPath := filepath.Join(dir, "deephaven.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "run_deephaven.py"),
+		"--port", port, "--heap", heap, "--data-dir", filepath.Join(dir, "deephaven"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start Deephaven (run ./test.sh or scripts/setup.sh first): %w", err)
+	}
+	stop = func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		logf.Close()
+	}
+	fmt.Fprintln(os.Stderr, "starting Deephaven...")
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		out, _ := os.ReadFile(logPath)
+		if bytes.Contains(out, []byte("DEEPHAVEN READY")) {
+			return stop, addr, nil
+		}
+	}
+	stop()
+	return nil, "", errors.New("Deephaven did not start within 3 minutes")
+}
+
+// originalPath runs the original example's path and returns its alerts/s.
+func originalPath(root, dh string, n int) (float64, error) {
+	host, port, _ := net.SplitHostPort(dh)
+	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "original_example.py"),
+		"--host", host, "--port", port, "--alerts", strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("original example path: %w", err)
+	}
+	var res struct {
+		Alerts  int
+		Seconds float64
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, fmt.Errorf("original example path: %w: %s", err, out)
+	}
+	return float64(res.Alerts) / res.Seconds, nil
+}
+
+// bridge is the bridge binary running as a process of its own.
+type bridge struct {
+	cmd    *exec.Cmd
+	base   string
+	client *http.Client
+	last   [3]float64 // upload counters at the last uploadStats
+}
+
+func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	sfx := fmt.Sprintf("%s_%d", name, time.Now().UnixNano()%1e9)
+	cfg := fmt.Sprintf(`deephaven: {address: %q}
+prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
+rules: {enabled: false}
+alerts: {max_concurrent_requests: 256}
+tables: {alerts: bench_alerts_%s, metrics: bench_metrics_%s, joined: bench_joined_%s, rules: bench_rules_%s}
+`, dh, sfx, sfx, sfx, sfx)
+	if journal {
+		cfg += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal-"+sfx))
+	}
+	path := filepath.Join(dir, "bridge-"+sfx+".yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "bridge-"+sfx+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--config.file", path, "--web.listen-address", addr, "--log.level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b := &bridge{cmd: cmd, base: "http://" + addr, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}}
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(b.base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return b, nil
+			}
+		}
+	}
+	b.stop()
+	return nil, errors.New("bridge not ready within 2 minutes")
+}
+
+func (b *bridge) stop() {
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.cmd.Wait()
+}
+
+// uploadStats reads the bridge's upload counters since the last call: how
+// many uploads, their mean rows and duration.
+func (b *bridge) uploadStats() string {
+	resp, err := http.Get(b.base + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	vals := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, name := range []string{"prometheus_deephaven_bridge_batch_rows_sum", "prometheus_deephaven_bridge_batch_rows_count", "prometheus_deephaven_bridge_flush_duration_seconds_sum"} {
+			if strings.HasPrefix(line, name+"{") && strings.Contains(line, `table="bench_alerts_`) {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				vals[name] = v
+			}
+		}
+	}
+	n := vals["prometheus_deephaven_bridge_batch_rows_count"] - b.last[1]
+	rowsSum := vals["prometheus_deephaven_bridge_batch_rows_sum"] - b.last[0]
+	dur := vals["prometheus_deephaven_bridge_flush_duration_seconds_sum"] - b.last[2]
+	b.last = [3]float64{vals["prometheus_deephaven_bridge_batch_rows_sum"], vals["prometheus_deephaven_bridge_batch_rows_count"], vals["prometheus_deephaven_bridge_flush_duration_seconds_sum"]}
+	if n == 0 {
+		return "no uploads"
+	}
+	return fmt.Sprintf("%.0f uploads, %.0f rows and %.1f ms each on average", n, rowsSum/n, 1000*dur/n)
+}
+
+// rss returns the bridge's resident set size in bytes.
+func (b *bridge) rss() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+type result struct {
+	alerts        int
+	rate          float64
+	p50, p99, max time.Duration
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// body is a notification of per distinct alerts, as Alertmanager sends.
+func body(seq *atomic.Int64, per int) string {
+	var b strings.Builder
+	b.WriteString(`{"version":"4","status":"firing","receiver":"bench","groupKey":"{}:{alertname=\"Bench\"}","alerts":[`)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i := 0; i < per; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		n := seq.Add(1)
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"Bench","job":"bench","instance":"host-%d:9100","severity":"warning","device":"sda%d"},"annotations":{"summary":"Bench alert %d is firing"},"startsAt":%q,"endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph?g0.expr=bench+%%3E+1","fingerprint":"%016x"}`, n%500, n%7, n, now, n)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func (b *bridge) send(payload string) (time.Duration, error) {
+	start := time.Now()
+	resp, err := b.client.Post(b.base+"/alerts", "application/json", strings.NewReader(payload))
+	if err != nil {
+		return 0, err
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("webhook answered %d: %s", resp.StatusCode, msg)
+	}
+	return time.Since(start), nil
+}
+
+// throughput sends n alerts in requests of per over conns connections, each
+// waiting for its answer before the next request, as Alertmanager does.
+func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, profileDir string) (result, error) {
+	requests := max(n/per, 1)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	var profDone chan error
+	if profile {
+		profDone = make(chan error, 1)
+		go func() { profDone <- b.saveProfile(profileDir, 10*time.Second) }()
+	}
+	start := time.Now()
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(requests) {
+				d, err := b.send(body(seq, per))
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if profDone != nil {
+		if err := <-profDone; err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+		}
+	}
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	return summarize(lat, requests*per, el), nil
+}
+
+func (b *bridge) saveProfile(dir string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.base, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "bridge-8x100.pprof"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	fmt.Fprintf(os.Stderr, "CPU profile of the 8 x 100 run: %s\n", f.Name())
+	return err
+}
+
+// paced sends one alert per request at a fixed rate, open-loop: a slow
+// answer does not delay the next send.
+func (b *bridge) paced(perSecond int, d time.Duration, seq *atomic.Int64) (result, error) {
+	interval := time.Second / time.Duration(perSecond)
+	total := int(d / interval)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := b.send(body(seq, 1))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			lat = append(lat, d)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	return summarize(lat, total, time.Since(start)), nil
+}
+
+func summarize(lat []time.Duration, alerts int, el time.Duration) result {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return result{alerts: alerts, rate: float64(alerts) / el.Seconds(), p50: q(0.50), p99: q(0.99), max: lat[len(lat)-1]}
+}
+
+// metrics measures decoded Prometheus responses → rows → sink → Deephaven,
+// as the poller does, and the client's raw upload of the same rows.
+func metrics(dh string, n int) error {
+	ctx := context.Background()
+	c, err := deephaven.Dial(ctx, dh)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	tb := tables.New(c, tables.Names{Alerts: "benchm_alerts_" + sfx, Metrics: "benchm_metrics_" + sfx, Joined: "benchm_joined_" + sfx,
+		Rules: "benchm_rules_" + sfx, Checkpoints: "benchm_checkpoints_" + sfx}, nil)
+	tb.SetUploadsInFlight(4)
+	if err := tb.Ensure(ctx); err != nil {
+		return err
+	}
+	// A decoded instant-query response of 1,000 series, as client_golang
+	// returns it.
+	const series = 1000
+	vec := make(model.Vector, series)
+	now := model.Now()
+	for i := range vec {
+		vec[i] = &model.Sample{Metric: model.Metric{"__name__": "bench_metric", "job": "bench", "instance": model.LabelValue(fmt.Sprintf("host-%d:9100", i))}, Value: model.SampleValue(i), Timestamp: now}
+	}
+	responses := n / series
+
+	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: 4}, nil, nil)
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { b.Run(bctx, ctx); close(done) }()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errc := make(chan error, responses)
+	for i := 0; i < responses; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs, _, err := poller.ToRows("bench", vec, time.Now())
+			if err == nil {
+				err = b.Write(ctx, rs)
+			}
+			errc <- err
+		}()
+	}
+	wg.Wait()
+	pipeline := time.Since(start)
+	stop()
+	<-done
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+
+	// The client's raw upload of the same rows, already converted, in
+	// batches of the sink's size.
+	all := make([]rows.MetricRow, 0, n)
+	for i := 0; i < responses; i++ {
+		rs, _, _ := poller.ToRows("bench", vec, time.Now())
+		all = append(all, rs...)
+	}
+	raw, _, err := c.EnsureInputTable(ctx, "benchm_raw_"+sfx, rows.MetricSchema)
+	if err != nil {
+		return err
+	}
+	rec := rows.MetricRecord(memory.DefaultAllocator, all)
+	defer rec.Release()
+	start = time.Now()
+	if err := raw.Add(ctx, rec); err != nil {
+		return err
+	}
+	rawD := time.Since(start)
+	pr, rr := float64(responses*series)/pipeline.Seconds(), float64(len(all))/rawD.Seconds()
+	fmt.Println("| metrics path | rows | rows/s | vs raw upload |")
+	fmt.Println("|---|---:|---:|---:|")
+	fmt.Printf("| decoded responses (%d series each, %d concurrent) → rows → sink → Deephaven | %d | %.0f | %.0f %% |\n", series, responses, responses*series, pr, 100*pr/rr)
+	fmt.Printf("| client's raw upload of the same rows, already converted (one batch) | %d | %.0f | 100 %% |\n", len(all), rr)
+	return nil
+}
+
+// memoryRun sends 5,000,000 distinct alerts at 8 × 100 and reports the
+// bridge's RSS after 500,000 and after all of them.
+func memoryRun(bin, dir, dh string, seq *atomic.Int64) error {
+	b, err := startBridge(bin, dir, dh, "memory", false)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	fmt.Println("| distinct alerts sent | bridge RSS | vs after 500,000 |")
+	fmt.Println("|---:|---:|---:|")
+	var base int64
+	sent := 0
+	for _, upTo := range []int{500_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000} {
+		fmt.Fprintf(os.Stderr, "memory: sending up to %d alerts...\n", upTo)
+		if _, err := b.throughput(upTo-sent, 100, 8, seq, false, ""); err != nil {
+			return err
+		}
+		sent = upTo
+		rss, err := b.rss()
+		if err != nil {
+			return err
+		}
+		if base == 0 {
+			base = rss
+		}
+		fmt.Printf("| %d | %.1f MiB | %.2f× |\n", sent, float64(rss)/(1<<20), float64(rss)/float64(base))
+	}
+	return nil
+}
