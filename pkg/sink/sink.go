@@ -55,9 +55,16 @@ type Options struct {
 	// Retryable says whether a failed upload should be tried again.
 	Retryable func(error) bool
 	// MaxInFlight bounds the uploads in flight at once (default 1). More
-	// than one lets the server's fixed cost per upload overlap, while the
-	// rows that arrive meanwhile form the next batch.
+	// than one lets uploads overlap, while the rows that arrive meanwhile
+	// form the next batch.
 	MaxInFlight int
+	// PipelineMinRows is how many rows a batch needs to be uploaded while
+	// another upload is in flight (default 1000); smaller batches wait for
+	// that upload to end, gathering more rows. Deephaven spends several
+	// milliseconds of CPU on every upload whatever its size, so many small
+	// uploads in parallel cost more than they save: overlap pays only for
+	// big batches.
+	PipelineMinRows int
 }
 
 func (o *Options) defaults() {
@@ -75,6 +82,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1
+	}
+	if o.PipelineMinRows <= 0 {
+		o.PipelineMinRows = 1000
 	}
 }
 
@@ -191,7 +201,8 @@ func (b *Batcher[R]) await(ctx context.Context, req request[R]) error {
 // is taken (after lingering up to MaxDelay for company, if set), up to
 // MaxRows, and uploaded; whatever arrives while the slots are busy forms
 // the next batch. Under load batches grow by themselves; when idle, a row
-// waits for nobody.
+// waits for nobody. A batch starts while another upload is in flight only
+// once it holds PipelineMinRows rows.
 func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 	defer close(b.stopped)
 	p := &pipeline[R]{b: b, done: make(chan *flight, b.opts.MaxInFlight), keys: map[uint64]int{}}
@@ -256,6 +267,18 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 				take(req)
 			default:
 				break queued
+			}
+		}
+		// A small batch waits while an upload is in flight, and grows.
+	gather:
+		for len(p.inflight) > 0 && n < b.opts.PipelineMinRows && carry == nil {
+			select {
+			case req := <-b.in:
+				take(req)
+			case f := <-p.done:
+				p.finish(f)
+			case <-ctx.Done():
+				break gather
 			}
 		}
 		if ctx.Err() != nil {

@@ -161,7 +161,7 @@ func TestUploadsInFlight(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	b := New(upload, Options{MaxInFlight: 4}, nil, nil)
+	b := New(upload, Options{MaxInFlight: 4, PipelineMinRows: 1}, nil, nil)
 	stop := start(t, b)
 	defer stop()
 	var wg sync.WaitGroup
@@ -206,7 +206,7 @@ func TestSameKeyKeepsArrivalOrder(t *testing.T) {
 		}
 		return nil
 	}
-	b := New(upload, Options{MaxInFlight: 4, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, nil, nil)
+	b := New(upload, Options{MaxInFlight: 4, PipelineMinRows: 1, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, nil, nil)
 	b.SetKey(func(r row) uint64 { return uint64(r.key) })
 	stop := start(t, b)
 	defer stop()
@@ -238,4 +238,51 @@ func TestSameKeyKeepsArrivalOrder(t *testing.T) {
 			t.Errorf("key %d holds version %d, want %d (the last to arrive)", k, table[k], v)
 		}
 	}
+}
+
+// While an upload is in flight, a batch smaller than PipelineMinRows waits
+// for it and grows; a big one goes at once.
+func TestSmallBatchesWaitForTheUploadInFlight(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	running, most := 0, 0
+	release := make(chan struct{})
+	upload := func(ctx context.Context, rows []int) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		sizes = append(sizes, len(rows))
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil
+	}
+	b := New(upload, Options{MaxInFlight: 4, PipelineMinRows: 10}, nil, nil)
+	stop := start(t, b)
+	defer stop()
+	var wg sync.WaitGroup
+	write := func(n int) {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.Write(context.Background(), make([]int, n)) }()
+		time.Sleep(10 * time.Millisecond)
+	}
+	write(1) // in flight alone
+	for i := 0; i < 5; i++ {
+		write(1) // wait, gathering
+	}
+	mu.Lock()
+	if running != 1 {
+		t.Errorf("%d uploads in flight with small batches waiting, want 1", running)
+	}
+	mu.Unlock()
+	write(20) // joins the gathered ones: big enough to go in parallel
+	mu.Lock()
+	if running != 2 || sizes[len(sizes)-1] != 25 {
+		t.Errorf("%d uploads in flight, last batch %v rows; want 2 and 25", running, sizes)
+	}
+	mu.Unlock()
+	close(release)
+	wg.Wait()
 }
