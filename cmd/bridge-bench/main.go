@@ -65,6 +65,7 @@ type options struct {
 	profile      string
 	only         string
 	conns, per   string
+	inFlight     int
 }
 
 func main() {
@@ -79,6 +80,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of the 8 x 100 run in this directory")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,memory (default all; memory only with --memory)")
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
+	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -103,6 +105,9 @@ func run(o options) error {
 	root, err := repoRoot()
 	if err != nil {
 		return err
+	}
+	if o.inFlight > 0 {
+		extraConfig = fmt.Sprintf(", uploads_in_flight: %d", o.inFlight)
 	}
 	dir, err := os.MkdirTemp("", "bridge-bench")
 	if err != nil {
@@ -161,7 +166,8 @@ func run(o options) error {
 					return err
 				}
 				fmt.Printf("| bridge, ack = row in Deephaven | %d | %d | %d | %.0f | %s | %s | %s |\n", conns, per, res.alerts, res.rate, ratio(res.rate), ms(res.p50), ms(res.p99))
-				fmt.Fprintf(os.Stderr, "  %d x %d: %s\n", conns, per, b.uploadStats())
+				fmt.Fprintf(os.Stderr, "  %d x %d: %s; CPU per 1,000 alerts: bridge %.0f ms, Deephaven %.0f ms, load generator %.0f ms\n", conns, per, b.uploadStats(),
+					perThousand(b.lastCPU[0], res.alerts), perThousand(b.lastCPU[1], res.alerts), perThousand(b.lastCPU[2], res.alerts))
 			}
 		}
 		b.stop()
@@ -215,6 +221,10 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+func perThousand(d time.Duration, n int) float64 {
+	return float64(d.Milliseconds()) * 1000 / float64(n)
 }
 
 func ints(s string) []int {
@@ -272,6 +282,7 @@ func startDeephaven(root, dir, heap string) (stop func(), addr string, err error
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start Deephaven (run ./test.sh or scripts/setup.sh first): %w", err)
 	}
+	deephavenPid = cmd.Process.Pid
 	stop = func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
@@ -321,7 +332,45 @@ type bridge struct {
 	base   string
 	client *http.Client
 	last   [3]float64 // upload counters at the last uploadStats
+	// lastCPU is the CPU time of the last throughput run: the bridge,
+	// Deephaven (when started here) and this load generator.
+	lastCPU [3]time.Duration
 }
+
+// deephavenPid is the pid of the Deephaven server started here, or 0.
+var deephavenPid int
+
+// cpuTimes returns the user+system CPU time of the bridge, Deephaven and
+// this process.
+func cpuTimes(bridgePid, dhPid int) [3]time.Duration {
+	var self syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	return [3]time.Duration{procCPU(bridgePid), procCPU(dhPid), time.Duration(self.Utime.Nano() + self.Stime.Nano())}
+}
+
+// procCPU reads a process's utime+stime from /proc/pid/stat.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields, in clock ticks (100 per second here).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// extraConfig is added to every bridge's configuration.
+var extraConfig string
 
 func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
 	addr, err := freeAddr()
@@ -329,7 +378,7 @@ func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
 		return nil, err
 	}
 	sfx := fmt.Sprintf("%s_%d", name, time.Now().UnixNano()%1e9)
-	cfg := fmt.Sprintf(`deephaven: {address: %q}
+	cfg := fmt.Sprintf(`deephaven: {address: %q`+extraConfig+`}
 prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
 rules: {enabled: false}
 alerts: {max_concurrent_requests: 256}
@@ -465,18 +514,25 @@ func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, 
 	var lat []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
+	// Bodies are made before the clock starts: the load generator shares
+	// the machine's cores with the bridge and Deephaven.
+	bodies := make([]string, requests)
+	for i := range bodies {
+		bodies[i] = body(seq, per)
+	}
 	var profDone chan error
 	if profile {
 		profDone = make(chan error, 1)
 		go func() { profDone <- b.saveProfile(profileDir, 10*time.Second) }()
 	}
+	cpu0 := cpuTimes(b.cmd.Process.Pid, deephavenPid)
 	start := time.Now()
 	for c := 0; c < conns; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(requests) {
-				d, err := b.send(body(seq, per))
+			for i := next.Add(1); i <= int64(requests); i = next.Add(1) {
+				d, err := b.send(bodies[i-1])
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -488,6 +544,8 @@ func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, 
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu1 := cpuTimes(b.cmd.Process.Pid, deephavenPid)
+	b.lastCPU = [3]time.Duration{cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]}
 	if profDone != nil {
 		if err := <-profDone; err != nil {
 			fmt.Fprintln(os.Stderr, "profile:", err)

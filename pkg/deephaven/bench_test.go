@@ -1,7 +1,17 @@
 package deephaven_test
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
 // Benchmarks against the shared test server; cmd/dhbench prints the same
@@ -56,3 +66,67 @@ func benchAppend(b *testing.B, rows, callers int) {
 func BenchmarkAppend1000Rows(b *testing.B)           { benchAppend(b, 1000, 1) }
 func BenchmarkAppendSingleRow(b *testing.B)          { benchAppend(b, 1, 1) }
 func BenchmarkAppendSingleRow16Callers(b *testing.B) { benchAppend(b, 1, 16) }
+
+// BenchmarkAlertUploadBatchSizes appends rows of the bridge's alert schema
+// to a key-backed input table in batches of several sizes. The rows/s show
+// the server's fixed cost per upload: with DH_PID set to the server's
+// process id, server-cpu-µs/row shows it directly.
+//
+//	DH_ADDR=127.0.0.1:10000 DH_PID=$(pgrep -f run_deephaven.py) go test -run '^$' -bench AlertUploadBatchSizes ./pkg/deephaven/
+func BenchmarkAlertUploadBatchSizes(b *testing.B) {
+	c := shared(b)
+	ctx := ctxT(b)
+	pid, _ := strconv.Atoi(os.Getenv("DH_PID"))
+	for _, size := range []int{100, 400, 2000, 10000} {
+		b.Run(fmt.Sprintf("rows=%d", size), func(b *testing.B) {
+			it, err := c.CreateInputTable(ctx, uniqueName("alertbench"), rows.AlertSchema, rows.AlertKeys...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			off := 0
+			batch := func() arrow.RecordBatch {
+				rs := make([]rows.AlertRow, size)
+				now := time.Now().UTC()
+				for i := range rs {
+					off++
+					rs[i] = rows.AlertRow{PrometheusDateTime: now, Job: "bench", Instance: fmt.Sprintf("host-%d:9100", off%500),
+						PrometheusQuery: "Bench", Status: "firing", AlertIngestDateTime: now, AlertName: "Bench", Severity: "warning",
+						Fingerprint: fmt.Sprintf("%016x", off), StartsAt: now, Labels: fmt.Sprintf(`{alertname="Bench", instance="host-%d:9100"}`, off%500),
+						Annotations: "{}", Receiver: "bench", Source: "alertmanager", SeriesKey: fmt.Sprintf(`{instance="host-%d:9100"}`, off%500)}
+				}
+				return rows.AlertRecord(memory.DefaultAllocator, rs)
+			}
+			cpu0 := serverCPU(pid)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				rec := batch()
+				b.StartTimer()
+				if err := it.Add(ctx, rec); err != nil {
+					b.Fatal(err)
+				}
+				rec.Release()
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
+			if pid > 0 {
+				b.ReportMetric(float64((serverCPU(pid)-cpu0).Microseconds())/float64(b.N*size), "server-cpu-µs/row")
+			}
+		})
+	}
+}
+
+// serverCPU reads a process's user+system CPU time from /proc, or 0.
+func serverCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
