@@ -114,41 +114,68 @@ func (c *Client) Import(ctx context.Context, schema *arrow.Schema, recs ...arrow
 // Snapshot reads the table's current rows (Flight DoGet). The caller must
 // Release the returned arrow.Table.
 func (c *Client) Snapshot(ctx context.Context, t *Table) (arrow.Table, error) {
-	op := "snapshot " + t.op
-	s, err := c.active()
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	tkt, err := t.resolve(ctx, s)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	ctx, cancel := context.WithCancel(withSession(ctx, s))
-	defer cancel()
-	stream, err := c.flight.DoGet(ctx, &flight.Ticket{Ticket: tkt})
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	r, err := flight.NewRecordReader(stream, ipc.WithAllocator(c.mem))
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	defer r.Release()
-	var recs []arrow.RecordBatch
+	var (
+		recs   []arrow.RecordBatch
+		schema *arrow.Schema
+	)
 	defer func() {
 		for _, rec := range recs {
 			rec.Release()
 		}
 	}()
+	err := c.Read(ctx, t, func(sc *arrow.Schema, rec arrow.RecordBatch) error {
+		schema = sc
+		if rec != nil {
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return array.NewTableFromRecords(schema, recs), nil
+}
+
+// Read streams the table's current rows (Flight DoGet) to fn, one record
+// batch at a time, without holding them all; fn must Retain a batch it
+// keeps. fn is called once with a nil batch when the table is empty, so
+// that it always learns the schema. An error from fn stops the read.
+func (c *Client) Read(ctx context.Context, t *Table, fn func(*arrow.Schema, arrow.RecordBatch) error) error {
+	op := "read " + t.op
+	s, err := c.active()
+	if err != nil {
+		return wrap(op, err)
+	}
+	tkt, err := t.resolve(ctx, s)
+	if err != nil {
+		return wrap(op, err)
+	}
+	ctx, cancel := context.WithCancel(withSession(ctx, s))
+	defer cancel()
+	stream, err := c.flight.DoGet(ctx, &flight.Ticket{Ticket: tkt})
+	if err != nil {
+		return wrap(op, err)
+	}
+	r, err := flight.NewRecordReader(stream, ipc.WithAllocator(c.mem))
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer r.Release()
+	n := 0
 	for r.Next() {
-		rec := r.RecordBatch()
-		rec.Retain()
-		recs = append(recs, rec)
+		n++
+		if err := fn(r.Schema(), r.RecordBatch()); err != nil {
+			return err
+		}
 	}
 	if err := r.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, wrap(op, err)
+		return wrap(op, err)
 	}
-	return array.NewTableFromRecords(r.Schema(), recs), nil
+	if n == 0 {
+		return fn(r.Schema(), nil)
+	}
+	return nil
 }
 
 // TableSchema returns the schema of the published table name without

@@ -3,6 +3,7 @@ package deephaven
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -291,6 +292,36 @@ func (it *InputTable) Delete(ctx context.Context, keySchema *arrow.Schema, recs 
 		return wrap(op, err)
 	}
 	_, err = it.c.inputs.DeleteTableFromInputTable(withSession(ctx, s), &pb.DeleteTableRequest{InputTable: tk(scopeTicket(it.name)), TableToRemove: tk(id)})
+	return wrap(op, err)
+}
+
+// DeleteRows removes from a key-backed input table the rows whose keys are
+// in rows, a table on the same server (typically a snapshot of a filter of
+// this table). Only its key columns are sent to the delete, and the keys
+// never leave the server.
+func (it *InputTable) DeleteRows(ctx context.Context, rows *Table) error {
+	op := fmt.Sprintf("delete rows from %q", it.name)
+	if len(it.keys) == 0 {
+		return wrap(op, errors.New("the table is append-only"))
+	}
+	keys, err := rows.View(ctx, it.keys...)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer keys.Release(context.WithoutCancel(ctx))
+	s, err := it.c.active()
+	if err != nil {
+		return wrap(op, err)
+	}
+	target, err := it.target(ctx, s)
+	if err != nil {
+		return wrap(op, err)
+	}
+	ref, err := keys.resolve(ctx, s)
+	if err != nil {
+		return wrap(op, err)
+	}
+	_, err = it.c.inputs.DeleteTableFromInputTable(withSession(ctx, s), &pb.DeleteTableRequest{InputTable: tk(target), TableToRemove: tk(ref)})
 	return wrap(op, err)
 }
 

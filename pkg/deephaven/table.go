@@ -249,3 +249,21 @@ func (c *Client) AsOfJoin(ctx context.Context, left, right *Table, exactMatch []
 		return c.tables.AjTables(ctx, &pb.AjRajTablesRequest{ResultId: r, LeftId: src[0], RightId: src[1], ExactMatchColumns: exactMatch, AsOfColumn: asOf, ColumnsToAdd: add})
 	})
 }
+
+// Freeze copies the table's current rows into a static table on the server
+// (Deephaven's snapshot): later changes to the source do not reach it, so
+// reading the frozen table and then deleting by it acts on exactly the rows
+// that were read. A frozen table is never rebuilt: in a later session it
+// fails with ErrStale rather than silently holding other rows.
+func (t *Table) Freeze(ctx context.Context) (*Table, error) {
+	f, err := t.c.derive(ctx, "snapshot of "+t.op, []*Table{t}, func(ctx context.Context, r *pb.Ticket, src []*pb.TableReference) (*pb.ExportedTableCreationResponse, error) {
+		return t.c.tables.Snapshot(ctx, &pb.SnapshotTableRequest{ResultId: r, SourceId: src[0]})
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.build = nil
+	f.mu.Unlock()
+	return f, nil
+}

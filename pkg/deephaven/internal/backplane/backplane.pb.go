@@ -155,7 +155,7 @@ func (x SortDescriptor_SortDirection) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SortDescriptor_SortDirection.Descriptor instead.
 func (SortDescriptor_SortDirection) EnumDescriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{24, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type NaturalJoinTablesRequest_JoinType int32
@@ -210,7 +210,7 @@ func (x NaturalJoinTablesRequest_JoinType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NaturalJoinTablesRequest_JoinType.Descriptor instead.
 func (NaturalJoinTablesRequest_JoinType) EnumDescriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{30, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{31, 0}
 }
 
 type InputTableColumnInfo_Kind int32
@@ -259,7 +259,7 @@ func (x InputTableColumnInfo_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InputTableColumnInfo_Kind.Descriptor instead.
 func (InputTableColumnInfo_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{44, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{45, 0}
 }
 
 type Ticket struct {
@@ -1198,6 +1198,58 @@ func (x *ExportedTableCreationResponse) GetSize() int64 {
 	return 0
 }
 
+type SnapshotTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResultId      *Ticket                `protobuf:"bytes,1,opt,name=result_id,json=resultId,proto3" json:"result_id,omitempty"`
+	SourceId      *TableReference        `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotTableRequest) Reset() {
+	*x = SnapshotTableRequest{}
+	mi := &file_backplane_backplane_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotTableRequest) ProtoMessage() {}
+
+func (x *SnapshotTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_backplane_backplane_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotTableRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotTableRequest) Descriptor() ([]byte, []int) {
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SnapshotTableRequest) GetResultId() *Ticket {
+	if x != nil {
+		return x.ResultId
+	}
+	return nil
+}
+
+func (x *SnapshotTableRequest) GetSourceId() *TableReference {
+	if x != nil {
+		return x.SourceId
+	}
+	return nil
+}
+
 type FetchTableRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SourceId      *TableReference        `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
@@ -1208,7 +1260,7 @@ type FetchTableRequest struct {
 
 func (x *FetchTableRequest) Reset() {
 	*x = FetchTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[19]
+	mi := &file_backplane_backplane_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1272,7 @@ func (x *FetchTableRequest) String() string {
 func (*FetchTableRequest) ProtoMessage() {}
 
 func (x *FetchTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[19]
+	mi := &file_backplane_backplane_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1285,7 @@ func (x *FetchTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTableRequest.ProtoReflect.Descriptor instead.
 func (*FetchTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{19}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchTableRequest) GetSourceId() *TableReference {
@@ -1261,7 +1313,7 @@ type SelectOrUpdateRequest struct {
 
 func (x *SelectOrUpdateRequest) Reset() {
 	*x = SelectOrUpdateRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[20]
+	mi := &file_backplane_backplane_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1325,7 @@ func (x *SelectOrUpdateRequest) String() string {
 func (*SelectOrUpdateRequest) ProtoMessage() {}
 
 func (x *SelectOrUpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[20]
+	mi := &file_backplane_backplane_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1338,7 @@ func (x *SelectOrUpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectOrUpdateRequest.ProtoReflect.Descriptor instead.
 func (*SelectOrUpdateRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{20}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SelectOrUpdateRequest) GetResultId() *Ticket {
@@ -1321,7 +1373,7 @@ type DropColumnsRequest struct {
 
 func (x *DropColumnsRequest) Reset() {
 	*x = DropColumnsRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[21]
+	mi := &file_backplane_backplane_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1385,7 @@ func (x *DropColumnsRequest) String() string {
 func (*DropColumnsRequest) ProtoMessage() {}
 
 func (x *DropColumnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[21]
+	mi := &file_backplane_backplane_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1398,7 @@ func (x *DropColumnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropColumnsRequest.ProtoReflect.Descriptor instead.
 func (*DropColumnsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{21}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DropColumnsRequest) GetResultId() *Ticket {
@@ -1381,7 +1433,7 @@ type UnstructuredFilterTableRequest struct {
 
 func (x *UnstructuredFilterTableRequest) Reset() {
 	*x = UnstructuredFilterTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[22]
+	mi := &file_backplane_backplane_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1445,7 @@ func (x *UnstructuredFilterTableRequest) String() string {
 func (*UnstructuredFilterTableRequest) ProtoMessage() {}
 
 func (x *UnstructuredFilterTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[22]
+	mi := &file_backplane_backplane_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1458,7 @@ func (x *UnstructuredFilterTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnstructuredFilterTableRequest.ProtoReflect.Descriptor instead.
 func (*UnstructuredFilterTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{22}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UnstructuredFilterTableRequest) GetResultId() *Ticket {
@@ -1441,7 +1493,7 @@ type HeadOrTailRequest struct {
 
 func (x *HeadOrTailRequest) Reset() {
 	*x = HeadOrTailRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[23]
+	mi := &file_backplane_backplane_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1505,7 @@ func (x *HeadOrTailRequest) String() string {
 func (*HeadOrTailRequest) ProtoMessage() {}
 
 func (x *HeadOrTailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[23]
+	mi := &file_backplane_backplane_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1518,7 @@ func (x *HeadOrTailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeadOrTailRequest.ProtoReflect.Descriptor instead.
 func (*HeadOrTailRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{23}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HeadOrTailRequest) GetResultId() *Ticket {
@@ -1501,7 +1553,7 @@ type SortDescriptor struct {
 
 func (x *SortDescriptor) Reset() {
 	*x = SortDescriptor{}
-	mi := &file_backplane_backplane_proto_msgTypes[24]
+	mi := &file_backplane_backplane_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1565,7 @@ func (x *SortDescriptor) String() string {
 func (*SortDescriptor) ProtoMessage() {}
 
 func (x *SortDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[24]
+	mi := &file_backplane_backplane_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1578,7 @@ func (x *SortDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortDescriptor.ProtoReflect.Descriptor instead.
 func (*SortDescriptor) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{24}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SortDescriptor) GetColumnName() string {
@@ -1561,7 +1613,7 @@ type SortTableRequest struct {
 
 func (x *SortTableRequest) Reset() {
 	*x = SortTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[25]
+	mi := &file_backplane_backplane_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1625,7 @@ func (x *SortTableRequest) String() string {
 func (*SortTableRequest) ProtoMessage() {}
 
 func (x *SortTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[25]
+	mi := &file_backplane_backplane_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1638,7 @@ func (x *SortTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortTableRequest.ProtoReflect.Descriptor instead.
 func (*SortTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{25}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SortTableRequest) GetResultId() *Ticket {
@@ -1624,7 +1676,7 @@ type AjRajTablesRequest struct {
 
 func (x *AjRajTablesRequest) Reset() {
 	*x = AjRajTablesRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[26]
+	mi := &file_backplane_backplane_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1688,7 @@ func (x *AjRajTablesRequest) String() string {
 func (*AjRajTablesRequest) ProtoMessage() {}
 
 func (x *AjRajTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[26]
+	mi := &file_backplane_backplane_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1701,7 @@ func (x *AjRajTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AjRajTablesRequest.ProtoReflect.Descriptor instead.
 func (*AjRajTablesRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{26}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AjRajTablesRequest) GetResultId() *Ticket {
@@ -1709,7 +1761,7 @@ type CreateInputTableRequest struct {
 
 func (x *CreateInputTableRequest) Reset() {
 	*x = CreateInputTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[27]
+	mi := &file_backplane_backplane_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1773,7 @@ func (x *CreateInputTableRequest) String() string {
 func (*CreateInputTableRequest) ProtoMessage() {}
 
 func (x *CreateInputTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[27]
+	mi := &file_backplane_backplane_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1786,7 @@ func (x *CreateInputTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInputTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{27}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateInputTableRequest) GetResultId() *Ticket {
@@ -1803,7 +1855,7 @@ type SelectDistinctRequest struct {
 
 func (x *SelectDistinctRequest) Reset() {
 	*x = SelectDistinctRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[28]
+	mi := &file_backplane_backplane_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1867,7 @@ func (x *SelectDistinctRequest) String() string {
 func (*SelectDistinctRequest) ProtoMessage() {}
 
 func (x *SelectDistinctRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[28]
+	mi := &file_backplane_backplane_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1880,7 @@ func (x *SelectDistinctRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectDistinctRequest.ProtoReflect.Descriptor instead.
 func (*SelectDistinctRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{28}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SelectDistinctRequest) GetResultId() *Ticket {
@@ -1863,7 +1915,7 @@ type MergeTablesRequest struct {
 
 func (x *MergeTablesRequest) Reset() {
 	*x = MergeTablesRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[29]
+	mi := &file_backplane_backplane_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1927,7 @@ func (x *MergeTablesRequest) String() string {
 func (*MergeTablesRequest) ProtoMessage() {}
 
 func (x *MergeTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[29]
+	mi := &file_backplane_backplane_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +1940,7 @@ func (x *MergeTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeTablesRequest.ProtoReflect.Descriptor instead.
 func (*MergeTablesRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{29}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MergeTablesRequest) GetResultId() *Ticket {
@@ -1926,7 +1978,7 @@ type NaturalJoinTablesRequest struct {
 
 func (x *NaturalJoinTablesRequest) Reset() {
 	*x = NaturalJoinTablesRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[30]
+	mi := &file_backplane_backplane_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +1990,7 @@ func (x *NaturalJoinTablesRequest) String() string {
 func (*NaturalJoinTablesRequest) ProtoMessage() {}
 
 func (x *NaturalJoinTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[30]
+	mi := &file_backplane_backplane_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2003,7 @@ func (x *NaturalJoinTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalJoinTablesRequest.ProtoReflect.Descriptor instead.
 func (*NaturalJoinTablesRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{30}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NaturalJoinTablesRequest) GetResultId() *Ticket {
@@ -2009,7 +2061,7 @@ type WhereInRequest struct {
 
 func (x *WhereInRequest) Reset() {
 	*x = WhereInRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[31]
+	mi := &file_backplane_backplane_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2073,7 @@ func (x *WhereInRequest) String() string {
 func (*WhereInRequest) ProtoMessage() {}
 
 func (x *WhereInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[31]
+	mi := &file_backplane_backplane_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2086,7 @@ func (x *WhereInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhereInRequest.ProtoReflect.Descriptor instead.
 func (*WhereInRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{31}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WhereInRequest) GetResultId() *Ticket {
@@ -2095,7 +2147,7 @@ type AggSpec struct {
 
 func (x *AggSpec) Reset() {
 	*x = AggSpec{}
-	mi := &file_backplane_backplane_proto_msgTypes[32]
+	mi := &file_backplane_backplane_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2159,7 @@ func (x *AggSpec) String() string {
 func (*AggSpec) ProtoMessage() {}
 
 func (x *AggSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[32]
+	mi := &file_backplane_backplane_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2172,7 @@ func (x *AggSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec.ProtoReflect.Descriptor instead.
 func (*AggSpec) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AggSpec) GetType() isAggSpec_Type {
@@ -2298,7 +2350,7 @@ type Aggregation struct {
 
 func (x *Aggregation) Reset() {
 	*x = Aggregation{}
-	mi := &file_backplane_backplane_proto_msgTypes[33]
+	mi := &file_backplane_backplane_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2362,7 @@ func (x *Aggregation) String() string {
 func (*Aggregation) ProtoMessage() {}
 
 func (x *Aggregation) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[33]
+	mi := &file_backplane_backplane_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2375,7 @@ func (x *Aggregation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregation.ProtoReflect.Descriptor instead.
 func (*Aggregation) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{33}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Aggregation) GetType() isAggregation_Type {
@@ -2396,7 +2448,7 @@ type AggregateRequest struct {
 
 func (x *AggregateRequest) Reset() {
 	*x = AggregateRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[34]
+	mi := &file_backplane_backplane_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2460,7 @@ func (x *AggregateRequest) String() string {
 func (*AggregateRequest) ProtoMessage() {}
 
 func (x *AggregateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[34]
+	mi := &file_backplane_backplane_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2473,7 @@ func (x *AggregateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateRequest.ProtoReflect.Descriptor instead.
 func (*AggregateRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{34}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AggregateRequest) GetResultId() *Ticket {
@@ -2476,7 +2528,7 @@ type AddTableRequest struct {
 
 func (x *AddTableRequest) Reset() {
 	*x = AddTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[35]
+	mi := &file_backplane_backplane_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2540,7 @@ func (x *AddTableRequest) String() string {
 func (*AddTableRequest) ProtoMessage() {}
 
 func (x *AddTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[35]
+	mi := &file_backplane_backplane_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2553,7 @@ func (x *AddTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTableRequest.ProtoReflect.Descriptor instead.
 func (*AddTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{35}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddTableRequest) GetInputTable() *Ticket {
@@ -2526,7 +2578,7 @@ type AddTableResponse struct {
 
 func (x *AddTableResponse) Reset() {
 	*x = AddTableResponse{}
-	mi := &file_backplane_backplane_proto_msgTypes[36]
+	mi := &file_backplane_backplane_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2590,7 @@ func (x *AddTableResponse) String() string {
 func (*AddTableResponse) ProtoMessage() {}
 
 func (x *AddTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[36]
+	mi := &file_backplane_backplane_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2603,7 @@ func (x *AddTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTableResponse.ProtoReflect.Descriptor instead.
 func (*AddTableResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{36}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{37}
 }
 
 type DeleteTableRequest struct {
@@ -2564,7 +2616,7 @@ type DeleteTableRequest struct {
 
 func (x *DeleteTableRequest) Reset() {
 	*x = DeleteTableRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[37]
+	mi := &file_backplane_backplane_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2628,7 @@ func (x *DeleteTableRequest) String() string {
 func (*DeleteTableRequest) ProtoMessage() {}
 
 func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[37]
+	mi := &file_backplane_backplane_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2641,7 @@ func (x *DeleteTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTableRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{37}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteTableRequest) GetInputTable() *Ticket {
@@ -2614,7 +2666,7 @@ type DeleteTableResponse struct {
 
 func (x *DeleteTableResponse) Reset() {
 	*x = DeleteTableResponse{}
-	mi := &file_backplane_backplane_proto_msgTypes[38]
+	mi := &file_backplane_backplane_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2678,7 @@ func (x *DeleteTableResponse) String() string {
 func (*DeleteTableResponse) ProtoMessage() {}
 
 func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[38]
+	mi := &file_backplane_backplane_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2691,7 @@ func (x *DeleteTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTableResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTableResponse) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{38}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{39}
 }
 
 type ListFieldsRequest struct {
@@ -2650,7 +2702,7 @@ type ListFieldsRequest struct {
 
 func (x *ListFieldsRequest) Reset() {
 	*x = ListFieldsRequest{}
-	mi := &file_backplane_backplane_proto_msgTypes[39]
+	mi := &file_backplane_backplane_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2714,7 @@ func (x *ListFieldsRequest) String() string {
 func (*ListFieldsRequest) ProtoMessage() {}
 
 func (x *ListFieldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[39]
+	mi := &file_backplane_backplane_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2727,7 @@ func (x *ListFieldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFieldsRequest.ProtoReflect.Descriptor instead.
 func (*ListFieldsRequest) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{39}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{40}
 }
 
 type FieldsChangeUpdate struct {
@@ -2689,7 +2741,7 @@ type FieldsChangeUpdate struct {
 
 func (x *FieldsChangeUpdate) Reset() {
 	*x = FieldsChangeUpdate{}
-	mi := &file_backplane_backplane_proto_msgTypes[40]
+	mi := &file_backplane_backplane_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2753,7 @@ func (x *FieldsChangeUpdate) String() string {
 func (*FieldsChangeUpdate) ProtoMessage() {}
 
 func (x *FieldsChangeUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[40]
+	mi := &file_backplane_backplane_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2766,7 @@ func (x *FieldsChangeUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldsChangeUpdate.ProtoReflect.Descriptor instead.
 func (*FieldsChangeUpdate) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{40}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FieldsChangeUpdate) GetCreated() []*FieldInfo {
@@ -2751,7 +2803,7 @@ type FieldInfo struct {
 
 func (x *FieldInfo) Reset() {
 	*x = FieldInfo{}
-	mi := &file_backplane_backplane_proto_msgTypes[41]
+	mi := &file_backplane_backplane_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2815,7 @@ func (x *FieldInfo) String() string {
 func (*FieldInfo) ProtoMessage() {}
 
 func (x *FieldInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[41]
+	mi := &file_backplane_backplane_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2828,7 @@ func (x *FieldInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldInfo.ProtoReflect.Descriptor instead.
 func (*FieldInfo) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{41}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FieldInfo) GetTypedTicket() *TypedTicket {
@@ -2823,7 +2875,7 @@ type DeephavenTableMetadata struct {
 
 func (x *DeephavenTableMetadata) Reset() {
 	*x = DeephavenTableMetadata{}
-	mi := &file_backplane_backplane_proto_msgTypes[42]
+	mi := &file_backplane_backplane_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2887,7 @@ func (x *DeephavenTableMetadata) String() string {
 func (*DeephavenTableMetadata) ProtoMessage() {}
 
 func (x *DeephavenTableMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[42]
+	mi := &file_backplane_backplane_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2900,7 @@ func (x *DeephavenTableMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeephavenTableMetadata.ProtoReflect.Descriptor instead.
 func (*DeephavenTableMetadata) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{42}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeephavenTableMetadata) GetInputTableMetadata() *InputTableMetadata {
@@ -2867,7 +2919,7 @@ type InputTableMetadata struct {
 
 func (x *InputTableMetadata) Reset() {
 	*x = InputTableMetadata{}
-	mi := &file_backplane_backplane_proto_msgTypes[43]
+	mi := &file_backplane_backplane_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +2931,7 @@ func (x *InputTableMetadata) String() string {
 func (*InputTableMetadata) ProtoMessage() {}
 
 func (x *InputTableMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[43]
+	mi := &file_backplane_backplane_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +2944,7 @@ func (x *InputTableMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputTableMetadata.ProtoReflect.Descriptor instead.
 func (*InputTableMetadata) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{43}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InputTableMetadata) GetColumnInfo() map[string]*InputTableColumnInfo {
@@ -2911,7 +2963,7 @@ type InputTableColumnInfo struct {
 
 func (x *InputTableColumnInfo) Reset() {
 	*x = InputTableColumnInfo{}
-	mi := &file_backplane_backplane_proto_msgTypes[44]
+	mi := &file_backplane_backplane_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +2975,7 @@ func (x *InputTableColumnInfo) String() string {
 func (*InputTableColumnInfo) ProtoMessage() {}
 
 func (x *InputTableColumnInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[44]
+	mi := &file_backplane_backplane_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +2988,7 @@ func (x *InputTableColumnInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputTableColumnInfo.ProtoReflect.Descriptor instead.
 func (*InputTableColumnInfo) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{44}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InputTableColumnInfo) GetKind() InputTableColumnInfo_Kind {
@@ -2960,7 +3012,7 @@ type CreateInputTableRequest_InputTableKind struct {
 
 func (x *CreateInputTableRequest_InputTableKind) Reset() {
 	*x = CreateInputTableRequest_InputTableKind{}
-	mi := &file_backplane_backplane_proto_msgTypes[47]
+	mi := &file_backplane_backplane_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3024,7 @@ func (x *CreateInputTableRequest_InputTableKind) String() string {
 func (*CreateInputTableRequest_InputTableKind) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[47]
+	mi := &file_backplane_backplane_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3037,7 @@ func (x *CreateInputTableRequest_InputTableKind) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use CreateInputTableRequest_InputTableKind.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest_InputTableKind) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{27, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28, 0}
 }
 
 func (x *CreateInputTableRequest_InputTableKind) GetKind() isCreateInputTableRequest_InputTableKind_Kind {
@@ -3055,7 +3107,7 @@ type CreateInputTableRequest_InputTableKind_InMemoryAppendOnly struct {
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_InMemoryAppendOnly{}
-	mi := &file_backplane_backplane_proto_msgTypes[48]
+	mi := &file_backplane_backplane_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3067,7 +3119,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) String() str
 func (*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[48]
+	mi := &file_backplane_backplane_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3080,7 +3132,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) ProtoReflect
 
 // Deprecated: Use CreateInputTableRequest_InputTableKind_InMemoryAppendOnly.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{27, 0, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28, 0, 0}
 }
 
 type CreateInputTableRequest_InputTableKind_InMemoryKeyBacked struct {
@@ -3092,7 +3144,7 @@ type CreateInputTableRequest_InputTableKind_InMemoryKeyBacked struct {
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_InMemoryKeyBacked{}
-	mi := &file_backplane_backplane_proto_msgTypes[49]
+	mi := &file_backplane_backplane_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3104,7 +3156,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) String() stri
 func (*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[49]
+	mi := &file_backplane_backplane_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3117,7 +3169,7 @@ func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) ProtoReflect(
 
 // Deprecated: Use CreateInputTableRequest_InputTableKind_InMemoryKeyBacked.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{27, 0, 1}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28, 0, 1}
 }
 
 func (x *CreateInputTableRequest_InputTableKind_InMemoryKeyBacked) GetKeyColumns() []string {
@@ -3135,7 +3187,7 @@ type CreateInputTableRequest_InputTableKind_Blink struct {
 
 func (x *CreateInputTableRequest_InputTableKind_Blink) Reset() {
 	*x = CreateInputTableRequest_InputTableKind_Blink{}
-	mi := &file_backplane_backplane_proto_msgTypes[50]
+	mi := &file_backplane_backplane_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3199,7 @@ func (x *CreateInputTableRequest_InputTableKind_Blink) String() string {
 func (*CreateInputTableRequest_InputTableKind_Blink) ProtoMessage() {}
 
 func (x *CreateInputTableRequest_InputTableKind_Blink) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[50]
+	mi := &file_backplane_backplane_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3212,7 @@ func (x *CreateInputTableRequest_InputTableKind_Blink) ProtoReflect() protorefle
 
 // Deprecated: Use CreateInputTableRequest_InputTableKind_Blink.ProtoReflect.Descriptor instead.
 func (*CreateInputTableRequest_InputTableKind_Blink) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{27, 0, 2}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{28, 0, 2}
 }
 
 type AggSpec_AggSpecCountDistinct struct {
@@ -3172,7 +3224,7 @@ type AggSpec_AggSpecCountDistinct struct {
 
 func (x *AggSpec_AggSpecCountDistinct) Reset() {
 	*x = AggSpec_AggSpecCountDistinct{}
-	mi := &file_backplane_backplane_proto_msgTypes[51]
+	mi := &file_backplane_backplane_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3236,7 @@ func (x *AggSpec_AggSpecCountDistinct) String() string {
 func (*AggSpec_AggSpecCountDistinct) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecCountDistinct) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[51]
+	mi := &file_backplane_backplane_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3249,7 @@ func (x *AggSpec_AggSpecCountDistinct) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecCountDistinct.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecCountDistinct) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 0}
 }
 
 func (x *AggSpec_AggSpecCountDistinct) GetCountNulls() bool {
@@ -3216,7 +3268,7 @@ type AggSpec_AggSpecDistinct struct {
 
 func (x *AggSpec_AggSpecDistinct) Reset() {
 	*x = AggSpec_AggSpecDistinct{}
-	mi := &file_backplane_backplane_proto_msgTypes[52]
+	mi := &file_backplane_backplane_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3228,7 +3280,7 @@ func (x *AggSpec_AggSpecDistinct) String() string {
 func (*AggSpec_AggSpecDistinct) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecDistinct) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[52]
+	mi := &file_backplane_backplane_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3241,7 +3293,7 @@ func (x *AggSpec_AggSpecDistinct) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecDistinct.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecDistinct) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 1}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 1}
 }
 
 func (x *AggSpec_AggSpecDistinct) GetIncludeNulls() bool {
@@ -3259,7 +3311,7 @@ type AggSpec_AggSpecFirst struct {
 
 func (x *AggSpec_AggSpecFirst) Reset() {
 	*x = AggSpec_AggSpecFirst{}
-	mi := &file_backplane_backplane_proto_msgTypes[53]
+	mi := &file_backplane_backplane_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3323,7 @@ func (x *AggSpec_AggSpecFirst) String() string {
 func (*AggSpec_AggSpecFirst) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecFirst) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[53]
+	mi := &file_backplane_backplane_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3336,7 @@ func (x *AggSpec_AggSpecFirst) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecFirst.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecFirst) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 2}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 2}
 }
 
 type AggSpec_AggSpecLast struct {
@@ -3295,7 +3347,7 @@ type AggSpec_AggSpecLast struct {
 
 func (x *AggSpec_AggSpecLast) Reset() {
 	*x = AggSpec_AggSpecLast{}
-	mi := &file_backplane_backplane_proto_msgTypes[54]
+	mi := &file_backplane_backplane_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3359,7 @@ func (x *AggSpec_AggSpecLast) String() string {
 func (*AggSpec_AggSpecLast) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecLast) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[54]
+	mi := &file_backplane_backplane_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3372,7 @@ func (x *AggSpec_AggSpecLast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecLast.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecLast) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 3}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 3}
 }
 
 type AggSpec_AggSpecMax struct {
@@ -3331,7 +3383,7 @@ type AggSpec_AggSpecMax struct {
 
 func (x *AggSpec_AggSpecMax) Reset() {
 	*x = AggSpec_AggSpecMax{}
-	mi := &file_backplane_backplane_proto_msgTypes[55]
+	mi := &file_backplane_backplane_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3343,7 +3395,7 @@ func (x *AggSpec_AggSpecMax) String() string {
 func (*AggSpec_AggSpecMax) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecMax) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[55]
+	mi := &file_backplane_backplane_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3356,7 +3408,7 @@ func (x *AggSpec_AggSpecMax) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecMax.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecMax) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 4}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 4}
 }
 
 type AggSpec_AggSpecMin struct {
@@ -3367,7 +3419,7 @@ type AggSpec_AggSpecMin struct {
 
 func (x *AggSpec_AggSpecMin) Reset() {
 	*x = AggSpec_AggSpecMin{}
-	mi := &file_backplane_backplane_proto_msgTypes[56]
+	mi := &file_backplane_backplane_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3431,7 @@ func (x *AggSpec_AggSpecMin) String() string {
 func (*AggSpec_AggSpecMin) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecMin) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[56]
+	mi := &file_backplane_backplane_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3444,7 @@ func (x *AggSpec_AggSpecMin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecMin.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecMin) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 5}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 5}
 }
 
 type AggSpec_AggSpecSum struct {
@@ -3403,7 +3455,7 @@ type AggSpec_AggSpecSum struct {
 
 func (x *AggSpec_AggSpecSum) Reset() {
 	*x = AggSpec_AggSpecSum{}
-	mi := &file_backplane_backplane_proto_msgTypes[57]
+	mi := &file_backplane_backplane_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3467,7 @@ func (x *AggSpec_AggSpecSum) String() string {
 func (*AggSpec_AggSpecSum) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecSum) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[57]
+	mi := &file_backplane_backplane_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3480,7 @@ func (x *AggSpec_AggSpecSum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecSum.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecSum) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 6}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 6}
 }
 
 type AggSpec_AggSpecAvg struct {
@@ -3439,7 +3491,7 @@ type AggSpec_AggSpecAvg struct {
 
 func (x *AggSpec_AggSpecAvg) Reset() {
 	*x = AggSpec_AggSpecAvg{}
-	mi := &file_backplane_backplane_proto_msgTypes[58]
+	mi := &file_backplane_backplane_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3503,7 @@ func (x *AggSpec_AggSpecAvg) String() string {
 func (*AggSpec_AggSpecAvg) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecAvg) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[58]
+	mi := &file_backplane_backplane_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3516,7 @@ func (x *AggSpec_AggSpecAvg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecAvg.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecAvg) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 7}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 7}
 }
 
 type AggSpec_AggSpecSortedColumn struct {
@@ -3476,7 +3528,7 @@ type AggSpec_AggSpecSortedColumn struct {
 
 func (x *AggSpec_AggSpecSortedColumn) Reset() {
 	*x = AggSpec_AggSpecSortedColumn{}
-	mi := &file_backplane_backplane_proto_msgTypes[59]
+	mi := &file_backplane_backplane_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3488,7 +3540,7 @@ func (x *AggSpec_AggSpecSortedColumn) String() string {
 func (*AggSpec_AggSpecSortedColumn) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecSortedColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[59]
+	mi := &file_backplane_backplane_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3501,7 +3553,7 @@ func (x *AggSpec_AggSpecSortedColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecSortedColumn.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecSortedColumn) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 8}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 8}
 }
 
 func (x *AggSpec_AggSpecSortedColumn) GetColumnName() string {
@@ -3520,7 +3572,7 @@ type AggSpec_AggSpecSorted struct {
 
 func (x *AggSpec_AggSpecSorted) Reset() {
 	*x = AggSpec_AggSpecSorted{}
-	mi := &file_backplane_backplane_proto_msgTypes[60]
+	mi := &file_backplane_backplane_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +3584,7 @@ func (x *AggSpec_AggSpecSorted) String() string {
 func (*AggSpec_AggSpecSorted) ProtoMessage() {}
 
 func (x *AggSpec_AggSpecSorted) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[60]
+	mi := &file_backplane_backplane_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +3597,7 @@ func (x *AggSpec_AggSpecSorted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggSpec_AggSpecSorted.ProtoReflect.Descriptor instead.
 func (*AggSpec_AggSpecSorted) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{32, 9}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 9}
 }
 
 func (x *AggSpec_AggSpecSorted) GetColumns() []*AggSpec_AggSpecSortedColumn {
@@ -3565,7 +3617,7 @@ type Aggregation_AggregationColumns struct {
 
 func (x *Aggregation_AggregationColumns) Reset() {
 	*x = Aggregation_AggregationColumns{}
-	mi := &file_backplane_backplane_proto_msgTypes[61]
+	mi := &file_backplane_backplane_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3577,7 +3629,7 @@ func (x *Aggregation_AggregationColumns) String() string {
 func (*Aggregation_AggregationColumns) ProtoMessage() {}
 
 func (x *Aggregation_AggregationColumns) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[61]
+	mi := &file_backplane_backplane_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3590,7 +3642,7 @@ func (x *Aggregation_AggregationColumns) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregation_AggregationColumns.ProtoReflect.Descriptor instead.
 func (*Aggregation_AggregationColumns) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 0}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{34, 0}
 }
 
 func (x *Aggregation_AggregationColumns) GetSpec() *AggSpec {
@@ -3616,7 +3668,7 @@ type Aggregation_AggregationCount struct {
 
 func (x *Aggregation_AggregationCount) Reset() {
 	*x = Aggregation_AggregationCount{}
-	mi := &file_backplane_backplane_proto_msgTypes[62]
+	mi := &file_backplane_backplane_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3628,7 +3680,7 @@ func (x *Aggregation_AggregationCount) String() string {
 func (*Aggregation_AggregationCount) ProtoMessage() {}
 
 func (x *Aggregation_AggregationCount) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[62]
+	mi := &file_backplane_backplane_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3641,7 +3693,7 @@ func (x *Aggregation_AggregationCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregation_AggregationCount.ProtoReflect.Descriptor instead.
 func (*Aggregation_AggregationCount) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 1}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{34, 1}
 }
 
 func (x *Aggregation_AggregationCount) GetColumnName() string {
@@ -3661,7 +3713,7 @@ type Aggregation_AggregationCountWhere struct {
 
 func (x *Aggregation_AggregationCountWhere) Reset() {
 	*x = Aggregation_AggregationCountWhere{}
-	mi := &file_backplane_backplane_proto_msgTypes[63]
+	mi := &file_backplane_backplane_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3673,7 +3725,7 @@ func (x *Aggregation_AggregationCountWhere) String() string {
 func (*Aggregation_AggregationCountWhere) ProtoMessage() {}
 
 func (x *Aggregation_AggregationCountWhere) ProtoReflect() protoreflect.Message {
-	mi := &file_backplane_backplane_proto_msgTypes[63]
+	mi := &file_backplane_backplane_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3686,7 +3738,7 @@ func (x *Aggregation_AggregationCountWhere) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use Aggregation_AggregationCountWhere.ProtoReflect.Descriptor instead.
 func (*Aggregation_AggregationCountWhere) Descriptor() ([]byte, []int) {
-	return file_backplane_backplane_proto_rawDescGZIP(), []int{33, 2}
+	return file_backplane_backplane_proto_rawDescGZIP(), []int{34, 2}
 }
 
 func (x *Aggregation_AggregationCountWhere) GetColumnName() string {
@@ -3778,7 +3830,10 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"error_info\x18\x03 \x01(\tR\terrorInfo\x12#\n" +
 	"\rschema_header\x18\x04 \x01(\fR\fschemaHeader\x12\x1b\n" +
 	"\tis_static\x18\x05 \x01(\bR\bisStatic\x12\x16\n" +
-	"\x04size\x18\x06 \x01(\x12B\x020\x01R\x04size\"\xab\x01\n" +
+	"\x04size\x18\x06 \x01(\x12B\x020\x01R\x04size\"\xae\x01\n" +
+	"\x14SnapshotTableRequest\x12F\n" +
+	"\tresult_id\x18\x01 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\x12N\n" +
+	"\tsource_id\x18\x02 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\bsourceId\"\xab\x01\n" +
 	"\x11FetchTableRequest\x12N\n" +
 	"\tsource_id\x18\x01 \x01(\v21.io.deephaven.proto.backplane.grpc.TableReferenceR\bsourceId\x12F\n" +
 	"\tresult_id\x18\x02 \x01(\v2).io.deephaven.proto.backplane.grpc.TicketR\bresultId\"\xd2\x01\n" +
@@ -3973,7 +4028,7 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"\aRelease\x121.io.deephaven.proto.backplane.grpc.ReleaseRequest\x1a2.io.deephaven.proto.backplane.grpc.ReleaseResponse\"\x00\x12y\n" +
 	"\x10ExportFromTicket\x120.io.deephaven.proto.backplane.grpc.ExportRequest\x1a1.io.deephaven.proto.backplane.grpc.ExportResponse\"\x00\x12|\n" +
 	"\x11PublishFromTicket\x121.io.deephaven.proto.backplane.grpc.PublishRequest\x1a2.io.deephaven.proto.backplane.grpc.PublishResponse\"\x00\x12\x8e\x01\n" +
-	"\x13ExportNotifications\x12<.io.deephaven.proto.backplane.grpc.ExportNotificationRequest\x1a5.io.deephaven.proto.backplane.grpc.ExportNotification\"\x000\x012\xd2\x12\n" +
+	"\x13ExportNotifications\x12<.io.deephaven.proto.backplane.grpc.ExportNotificationRequest\x1a5.io.deephaven.proto.backplane.grpc.ExportNotification\"\x000\x012\xdc\x13\n" +
 	"\fTableService\x12\x91\x01\n" +
 	" GetExportedTableCreationResponse\x12).io.deephaven.proto.backplane.grpc.Ticket\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x86\x01\n" +
 	"\n" +
@@ -3993,7 +4048,8 @@ const file_backplane_backplane_proto_rawDesc = "" +
 	"\vMergeTables\x125.io.deephaven.proto.backplane.grpc.MergeTablesRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x94\x01\n" +
 	"\x11NaturalJoinTables\x12;.io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x80\x01\n" +
 	"\aWhereIn\x121.io.deephaven.proto.backplane.grpc.WhereInRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x84\x01\n" +
-	"\tAggregate\x123.io.deephaven.proto.backplane.grpc.AggregateRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x002\xa6\x02\n" +
+	"\tAggregate\x123.io.deephaven.proto.backplane.grpc.AggregateRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x00\x12\x87\x01\n" +
+	"\bSnapshot\x127.io.deephaven.proto.backplane.grpc.SnapshotTableRequest\x1a@.io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse\"\x002\xa6\x02\n" +
 	"\x11InputTableService\x12\x81\x01\n" +
 	"\x14AddTableToInputTable\x122.io.deephaven.proto.backplane.grpc.AddTableRequest\x1a3.io.deephaven.proto.backplane.grpc.AddTableResponse\"\x00\x12\x8c\x01\n" +
 	"\x19DeleteTableFromInputTable\x125.io.deephaven.proto.backplane.grpc.DeleteTableRequest\x1a6.io.deephaven.proto.backplane.grpc.DeleteTableResponse\"\x002\x93\x01\n" +
@@ -4014,7 +4070,7 @@ func file_backplane_backplane_proto_rawDescGZIP() []byte {
 }
 
 var file_backplane_backplane_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_backplane_backplane_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_backplane_backplane_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_backplane_backplane_proto_goTypes = []any{
 	(ExportNotification_State)(0),                  // 0: io.deephaven.proto.backplane.grpc.ExportNotification.State
 	(SortDescriptor_SortDirection)(0),              // 1: io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
@@ -4039,58 +4095,59 @@ var file_backplane_backplane_proto_goTypes = []any{
 	(*ExportNotificationRequest)(nil),              // 20: io.deephaven.proto.backplane.grpc.ExportNotificationRequest
 	(*ExportNotification)(nil),                     // 21: io.deephaven.proto.backplane.grpc.ExportNotification
 	(*ExportedTableCreationResponse)(nil),          // 22: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	(*FetchTableRequest)(nil),                      // 23: io.deephaven.proto.backplane.grpc.FetchTableRequest
-	(*SelectOrUpdateRequest)(nil),                  // 24: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	(*DropColumnsRequest)(nil),                     // 25: io.deephaven.proto.backplane.grpc.DropColumnsRequest
-	(*UnstructuredFilterTableRequest)(nil),         // 26: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
-	(*HeadOrTailRequest)(nil),                      // 27: io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	(*SortDescriptor)(nil),                         // 28: io.deephaven.proto.backplane.grpc.SortDescriptor
-	(*SortTableRequest)(nil),                       // 29: io.deephaven.proto.backplane.grpc.SortTableRequest
-	(*AjRajTablesRequest)(nil),                     // 30: io.deephaven.proto.backplane.grpc.AjRajTablesRequest
-	(*CreateInputTableRequest)(nil),                // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest
-	(*SelectDistinctRequest)(nil),                  // 32: io.deephaven.proto.backplane.grpc.SelectDistinctRequest
-	(*MergeTablesRequest)(nil),                     // 33: io.deephaven.proto.backplane.grpc.MergeTablesRequest
-	(*NaturalJoinTablesRequest)(nil),               // 34: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
-	(*WhereInRequest)(nil),                         // 35: io.deephaven.proto.backplane.grpc.WhereInRequest
-	(*AggSpec)(nil),                                // 36: io.deephaven.proto.backplane.grpc.AggSpec
-	(*Aggregation)(nil),                            // 37: io.deephaven.proto.backplane.grpc.Aggregation
-	(*AggregateRequest)(nil),                       // 38: io.deephaven.proto.backplane.grpc.AggregateRequest
-	(*AddTableRequest)(nil),                        // 39: io.deephaven.proto.backplane.grpc.AddTableRequest
-	(*AddTableResponse)(nil),                       // 40: io.deephaven.proto.backplane.grpc.AddTableResponse
-	(*DeleteTableRequest)(nil),                     // 41: io.deephaven.proto.backplane.grpc.DeleteTableRequest
-	(*DeleteTableResponse)(nil),                    // 42: io.deephaven.proto.backplane.grpc.DeleteTableResponse
-	(*ListFieldsRequest)(nil),                      // 43: io.deephaven.proto.backplane.grpc.ListFieldsRequest
-	(*FieldsChangeUpdate)(nil),                     // 44: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
-	(*FieldInfo)(nil),                              // 45: io.deephaven.proto.backplane.grpc.FieldInfo
-	(*DeephavenTableMetadata)(nil),                 // 46: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata
-	(*InputTableMetadata)(nil),                     // 47: io.deephaven.proto.backplane.grpc.InputTableMetadata
-	(*InputTableColumnInfo)(nil),                   // 48: io.deephaven.proto.backplane.grpc.InputTableColumnInfo
-	nil,                                            // 49: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
-	nil,                                            // 50: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
-	(*CreateInputTableRequest_InputTableKind)(nil), // 51: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
-	(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly)(nil), // 52: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
-	(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked)(nil),  // 53: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
-	(*CreateInputTableRequest_InputTableKind_Blink)(nil),              // 54: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
-	(*AggSpec_AggSpecCountDistinct)(nil),                              // 55: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
-	(*AggSpec_AggSpecDistinct)(nil),                                   // 56: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
-	(*AggSpec_AggSpecFirst)(nil),                                      // 57: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
-	(*AggSpec_AggSpecLast)(nil),                                       // 58: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
-	(*AggSpec_AggSpecMax)(nil),                                        // 59: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
-	(*AggSpec_AggSpecMin)(nil),                                        // 60: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
-	(*AggSpec_AggSpecSum)(nil),                                        // 61: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
-	(*AggSpec_AggSpecAvg)(nil),                                        // 62: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
-	(*AggSpec_AggSpecSortedColumn)(nil),                               // 63: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
-	(*AggSpec_AggSpecSorted)(nil),                                     // 64: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
-	(*Aggregation_AggregationColumns)(nil),                            // 65: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
-	(*Aggregation_AggregationCount)(nil),                              // 66: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
-	(*Aggregation_AggregationCountWhere)(nil),                         // 67: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
-	nil, // 68: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
+	(*SnapshotTableRequest)(nil),                   // 23: io.deephaven.proto.backplane.grpc.SnapshotTableRequest
+	(*FetchTableRequest)(nil),                      // 24: io.deephaven.proto.backplane.grpc.FetchTableRequest
+	(*SelectOrUpdateRequest)(nil),                  // 25: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	(*DropColumnsRequest)(nil),                     // 26: io.deephaven.proto.backplane.grpc.DropColumnsRequest
+	(*UnstructuredFilterTableRequest)(nil),         // 27: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
+	(*HeadOrTailRequest)(nil),                      // 28: io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	(*SortDescriptor)(nil),                         // 29: io.deephaven.proto.backplane.grpc.SortDescriptor
+	(*SortTableRequest)(nil),                       // 30: io.deephaven.proto.backplane.grpc.SortTableRequest
+	(*AjRajTablesRequest)(nil),                     // 31: io.deephaven.proto.backplane.grpc.AjRajTablesRequest
+	(*CreateInputTableRequest)(nil),                // 32: io.deephaven.proto.backplane.grpc.CreateInputTableRequest
+	(*SelectDistinctRequest)(nil),                  // 33: io.deephaven.proto.backplane.grpc.SelectDistinctRequest
+	(*MergeTablesRequest)(nil),                     // 34: io.deephaven.proto.backplane.grpc.MergeTablesRequest
+	(*NaturalJoinTablesRequest)(nil),               // 35: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
+	(*WhereInRequest)(nil),                         // 36: io.deephaven.proto.backplane.grpc.WhereInRequest
+	(*AggSpec)(nil),                                // 37: io.deephaven.proto.backplane.grpc.AggSpec
+	(*Aggregation)(nil),                            // 38: io.deephaven.proto.backplane.grpc.Aggregation
+	(*AggregateRequest)(nil),                       // 39: io.deephaven.proto.backplane.grpc.AggregateRequest
+	(*AddTableRequest)(nil),                        // 40: io.deephaven.proto.backplane.grpc.AddTableRequest
+	(*AddTableResponse)(nil),                       // 41: io.deephaven.proto.backplane.grpc.AddTableResponse
+	(*DeleteTableRequest)(nil),                     // 42: io.deephaven.proto.backplane.grpc.DeleteTableRequest
+	(*DeleteTableResponse)(nil),                    // 43: io.deephaven.proto.backplane.grpc.DeleteTableResponse
+	(*ListFieldsRequest)(nil),                      // 44: io.deephaven.proto.backplane.grpc.ListFieldsRequest
+	(*FieldsChangeUpdate)(nil),                     // 45: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
+	(*FieldInfo)(nil),                              // 46: io.deephaven.proto.backplane.grpc.FieldInfo
+	(*DeephavenTableMetadata)(nil),                 // 47: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata
+	(*InputTableMetadata)(nil),                     // 48: io.deephaven.proto.backplane.grpc.InputTableMetadata
+	(*InputTableColumnInfo)(nil),                   // 49: io.deephaven.proto.backplane.grpc.InputTableColumnInfo
+	nil,                                            // 50: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
+	nil,                                            // 51: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
+	(*CreateInputTableRequest_InputTableKind)(nil), // 52: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
+	(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly)(nil), // 53: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
+	(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked)(nil),  // 54: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
+	(*CreateInputTableRequest_InputTableKind_Blink)(nil),              // 55: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
+	(*AggSpec_AggSpecCountDistinct)(nil),                              // 56: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
+	(*AggSpec_AggSpecDistinct)(nil),                                   // 57: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
+	(*AggSpec_AggSpecFirst)(nil),                                      // 58: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
+	(*AggSpec_AggSpecLast)(nil),                                       // 59: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
+	(*AggSpec_AggSpecMax)(nil),                                        // 60: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
+	(*AggSpec_AggSpecMin)(nil),                                        // 61: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
+	(*AggSpec_AggSpecSum)(nil),                                        // 62: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
+	(*AggSpec_AggSpecAvg)(nil),                                        // 63: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
+	(*AggSpec_AggSpecSortedColumn)(nil),                               // 64: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
+	(*AggSpec_AggSpecSorted)(nil),                                     // 65: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	(*Aggregation_AggregationColumns)(nil),                            // 66: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
+	(*Aggregation_AggregationCount)(nil),                              // 67: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
+	(*Aggregation_AggregationCountWhere)(nil),                         // 68: io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
+	nil, // 69: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
 }
 var file_backplane_backplane_proto_depIdxs = []int32{
 	4,   // 0: io.deephaven.proto.backplane.grpc.TypedTicket.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
 	4,   // 1: io.deephaven.proto.backplane.grpc.TableReference.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	49,  // 2: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
-	50,  // 3: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
+	50,  // 2: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry
+	51,  // 3: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.config_values:type_name -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry
 	4,   // 4: io.deephaven.proto.backplane.grpc.ReleaseRequest.id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
 	4,   // 5: io.deephaven.proto.backplane.grpc.ExportRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
 	4,   // 6: io.deephaven.proto.backplane.grpc.ExportRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
@@ -4099,132 +4156,136 @@ var file_backplane_backplane_proto_depIdxs = []int32{
 	4,   // 9: io.deephaven.proto.backplane.grpc.ExportNotification.ticket:type_name -> io.deephaven.proto.backplane.grpc.Ticket
 	0,   // 10: io.deephaven.proto.backplane.grpc.ExportNotification.export_state:type_name -> io.deephaven.proto.backplane.grpc.ExportNotification.State
 	6,   // 11: io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse.result_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	6,   // 12: io.deephaven.proto.backplane.grpc.FetchTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 13: io.deephaven.proto.backplane.grpc.FetchTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	4,   // 14: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 15: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 16: io.deephaven.proto.backplane.grpc.DropColumnsRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 17: io.deephaven.proto.backplane.grpc.DropColumnsRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 18: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 19: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 20: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 21: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	1,   // 22: io.deephaven.proto.backplane.grpc.SortDescriptor.direction:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
-	4,   // 23: io.deephaven.proto.backplane.grpc.SortTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 24: io.deephaven.proto.backplane.grpc.SortTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	28,  // 25: io.deephaven.proto.backplane.grpc.SortTableRequest.sorts:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor
-	4,   // 26: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 27: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	6,   // 28: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 29: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 30: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.source_table_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	51,  // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.kind:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
-	4,   // 32: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 33: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 34: io.deephaven.proto.backplane.grpc.MergeTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 35: io.deephaven.proto.backplane.grpc.MergeTablesRequest.source_ids:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	4,   // 36: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 37: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	6,   // 38: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	2,   // 39: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.join_type:type_name -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.JoinType
-	4,   // 40: io.deephaven.proto.backplane.grpc.WhereInRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 41: io.deephaven.proto.backplane.grpc.WhereInRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	6,   // 42: io.deephaven.proto.backplane.grpc.WhereInRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	62,  // 43: io.deephaven.proto.backplane.grpc.AggSpec.avg:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
-	55,  // 44: io.deephaven.proto.backplane.grpc.AggSpec.count_distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
-	56,  // 45: io.deephaven.proto.backplane.grpc.AggSpec.distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
-	57,  // 46: io.deephaven.proto.backplane.grpc.AggSpec.first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
-	58,  // 47: io.deephaven.proto.backplane.grpc.AggSpec.last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
-	59,  // 48: io.deephaven.proto.backplane.grpc.AggSpec.max:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
-	60,  // 49: io.deephaven.proto.backplane.grpc.AggSpec.min:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
-	64,  // 50: io.deephaven.proto.backplane.grpc.AggSpec.sorted_first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
-	64,  // 51: io.deephaven.proto.backplane.grpc.AggSpec.sorted_last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
-	61,  // 52: io.deephaven.proto.backplane.grpc.AggSpec.sum:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
-	65,  // 53: io.deephaven.proto.backplane.grpc.Aggregation.columns:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
-	66,  // 54: io.deephaven.proto.backplane.grpc.Aggregation.count:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
-	67,  // 55: io.deephaven.proto.backplane.grpc.Aggregation.count_where:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
-	4,   // 56: io.deephaven.proto.backplane.grpc.AggregateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	6,   // 57: io.deephaven.proto.backplane.grpc.AggregateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	6,   // 58: io.deephaven.proto.backplane.grpc.AggregateRequest.initial_groups_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
-	37,  // 59: io.deephaven.proto.backplane.grpc.AggregateRequest.aggregations:type_name -> io.deephaven.proto.backplane.grpc.Aggregation
-	4,   // 60: io.deephaven.proto.backplane.grpc.AddTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	4,   // 61: io.deephaven.proto.backplane.grpc.AddTableRequest.table_to_add:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	4,   // 62: io.deephaven.proto.backplane.grpc.DeleteTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	4,   // 63: io.deephaven.proto.backplane.grpc.DeleteTableRequest.table_to_remove:type_name -> io.deephaven.proto.backplane.grpc.Ticket
-	45,  // 64: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.created:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	45,  // 65: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.updated:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	45,  // 66: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.removed:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
-	5,   // 67: io.deephaven.proto.backplane.grpc.FieldInfo.typed_ticket:type_name -> io.deephaven.proto.backplane.grpc.TypedTicket
-	47,  // 68: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata.input_table_metadata:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata
-	68,  // 69: io.deephaven.proto.backplane.grpc.InputTableMetadata.column_info:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
-	3,   // 70: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.kind:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
-	11,  // 71: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
-	11,  // 72: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
-	52,  // 73: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_append_only:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
-	53,  // 74: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_key_backed:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
-	54,  // 75: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.blink:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
-	63,  // 76: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted.columns:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
-	36,  // 77: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns.spec:type_name -> io.deephaven.proto.backplane.grpc.AggSpec
-	48,  // 78: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry.value:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo
-	7,   // 79: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:input_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
-	8,   // 80: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:input_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
-	12,  // 81: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:input_type -> io.deephaven.proto.backplane.grpc.HandshakeRequest
-	14,  // 82: io.deephaven.proto.backplane.grpc.SessionService.Release:input_type -> io.deephaven.proto.backplane.grpc.ReleaseRequest
-	16,  // 83: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:input_type -> io.deephaven.proto.backplane.grpc.ExportRequest
-	18,  // 84: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:input_type -> io.deephaven.proto.backplane.grpc.PublishRequest
-	20,  // 85: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:input_type -> io.deephaven.proto.backplane.grpc.ExportNotificationRequest
-	4,   // 86: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:input_type -> io.deephaven.proto.backplane.grpc.Ticket
-	23,  // 87: io.deephaven.proto.backplane.grpc.TableService.FetchTable:input_type -> io.deephaven.proto.backplane.grpc.FetchTableRequest
-	25,  // 88: io.deephaven.proto.backplane.grpc.TableService.DropColumns:input_type -> io.deephaven.proto.backplane.grpc.DropColumnsRequest
-	24,  // 89: io.deephaven.proto.backplane.grpc.TableService.Update:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	24,  // 90: io.deephaven.proto.backplane.grpc.TableService.View:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	26,  // 91: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:input_type -> io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
-	29,  // 92: io.deephaven.proto.backplane.grpc.TableService.Sort:input_type -> io.deephaven.proto.backplane.grpc.SortTableRequest
-	27,  // 93: io.deephaven.proto.backplane.grpc.TableService.Head:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	27,  // 94: io.deephaven.proto.backplane.grpc.TableService.Tail:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
-	30,  // 95: io.deephaven.proto.backplane.grpc.TableService.AjTables:input_type -> io.deephaven.proto.backplane.grpc.AjRajTablesRequest
-	31,  // 96: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:input_type -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest
-	24,  // 97: io.deephaven.proto.backplane.grpc.TableService.UpdateView:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
-	32,  // 98: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:input_type -> io.deephaven.proto.backplane.grpc.SelectDistinctRequest
-	33,  // 99: io.deephaven.proto.backplane.grpc.TableService.MergeTables:input_type -> io.deephaven.proto.backplane.grpc.MergeTablesRequest
-	34,  // 100: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:input_type -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
-	35,  // 101: io.deephaven.proto.backplane.grpc.TableService.WhereIn:input_type -> io.deephaven.proto.backplane.grpc.WhereInRequest
-	38,  // 102: io.deephaven.proto.backplane.grpc.TableService.Aggregate:input_type -> io.deephaven.proto.backplane.grpc.AggregateRequest
-	39,  // 103: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:input_type -> io.deephaven.proto.backplane.grpc.AddTableRequest
-	41,  // 104: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:input_type -> io.deephaven.proto.backplane.grpc.DeleteTableRequest
-	43,  // 105: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:input_type -> io.deephaven.proto.backplane.grpc.ListFieldsRequest
-	9,   // 106: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:output_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
-	10,  // 107: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:output_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
-	13,  // 108: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:output_type -> io.deephaven.proto.backplane.grpc.CloseSessionResponse
-	15,  // 109: io.deephaven.proto.backplane.grpc.SessionService.Release:output_type -> io.deephaven.proto.backplane.grpc.ReleaseResponse
-	17,  // 110: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:output_type -> io.deephaven.proto.backplane.grpc.ExportResponse
-	19,  // 111: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:output_type -> io.deephaven.proto.backplane.grpc.PublishResponse
-	21,  // 112: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:output_type -> io.deephaven.proto.backplane.grpc.ExportNotification
-	22,  // 113: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 114: io.deephaven.proto.backplane.grpc.TableService.FetchTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 115: io.deephaven.proto.backplane.grpc.TableService.DropColumns:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 116: io.deephaven.proto.backplane.grpc.TableService.Update:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 117: io.deephaven.proto.backplane.grpc.TableService.View:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 118: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 119: io.deephaven.proto.backplane.grpc.TableService.Sort:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 120: io.deephaven.proto.backplane.grpc.TableService.Head:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 121: io.deephaven.proto.backplane.grpc.TableService.Tail:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 122: io.deephaven.proto.backplane.grpc.TableService.AjTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 123: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 124: io.deephaven.proto.backplane.grpc.TableService.UpdateView:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 125: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 126: io.deephaven.proto.backplane.grpc.TableService.MergeTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 127: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 128: io.deephaven.proto.backplane.grpc.TableService.WhereIn:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	22,  // 129: io.deephaven.proto.backplane.grpc.TableService.Aggregate:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
-	40,  // 130: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:output_type -> io.deephaven.proto.backplane.grpc.AddTableResponse
-	42,  // 131: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:output_type -> io.deephaven.proto.backplane.grpc.DeleteTableResponse
-	44,  // 132: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:output_type -> io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
-	106, // [106:133] is the sub-list for method output_type
-	79,  // [79:106] is the sub-list for method input_type
-	79,  // [79:79] is the sub-list for extension type_name
-	79,  // [79:79] is the sub-list for extension extendee
-	0,   // [0:79] is the sub-list for field type_name
+	4,   // 12: io.deephaven.proto.backplane.grpc.SnapshotTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 13: io.deephaven.proto.backplane.grpc.SnapshotTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 14: io.deephaven.proto.backplane.grpc.FetchTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 15: io.deephaven.proto.backplane.grpc.FetchTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 16: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 17: io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 18: io.deephaven.proto.backplane.grpc.DropColumnsRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 19: io.deephaven.proto.backplane.grpc.DropColumnsRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 20: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 21: io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 22: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 23: io.deephaven.proto.backplane.grpc.HeadOrTailRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	1,   // 24: io.deephaven.proto.backplane.grpc.SortDescriptor.direction:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor.SortDirection
+	4,   // 25: io.deephaven.proto.backplane.grpc.SortTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 26: io.deephaven.proto.backplane.grpc.SortTableRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	29,  // 27: io.deephaven.proto.backplane.grpc.SortTableRequest.sorts:type_name -> io.deephaven.proto.backplane.grpc.SortDescriptor
+	4,   // 28: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 29: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 30: io.deephaven.proto.backplane.grpc.AjRajTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 31: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 32: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.source_table_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	52,  // 33: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.kind:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind
+	4,   // 34: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 35: io.deephaven.proto.backplane.grpc.SelectDistinctRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 36: io.deephaven.proto.backplane.grpc.MergeTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 37: io.deephaven.proto.backplane.grpc.MergeTablesRequest.source_ids:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	4,   // 38: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 39: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 40: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	2,   // 41: io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.join_type:type_name -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest.JoinType
+	4,   // 42: io.deephaven.proto.backplane.grpc.WhereInRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 43: io.deephaven.proto.backplane.grpc.WhereInRequest.left_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 44: io.deephaven.proto.backplane.grpc.WhereInRequest.right_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	63,  // 45: io.deephaven.proto.backplane.grpc.AggSpec.avg:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecAvg
+	56,  // 46: io.deephaven.proto.backplane.grpc.AggSpec.count_distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecCountDistinct
+	57,  // 47: io.deephaven.proto.backplane.grpc.AggSpec.distinct:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecDistinct
+	58,  // 48: io.deephaven.proto.backplane.grpc.AggSpec.first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecFirst
+	59,  // 49: io.deephaven.proto.backplane.grpc.AggSpec.last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecLast
+	60,  // 50: io.deephaven.proto.backplane.grpc.AggSpec.max:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMax
+	61,  // 51: io.deephaven.proto.backplane.grpc.AggSpec.min:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecMin
+	65,  // 52: io.deephaven.proto.backplane.grpc.AggSpec.sorted_first:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	65,  // 53: io.deephaven.proto.backplane.grpc.AggSpec.sorted_last:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted
+	62,  // 54: io.deephaven.proto.backplane.grpc.AggSpec.sum:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSum
+	66,  // 55: io.deephaven.proto.backplane.grpc.Aggregation.columns:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns
+	67,  // 56: io.deephaven.proto.backplane.grpc.Aggregation.count:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCount
+	68,  // 57: io.deephaven.proto.backplane.grpc.Aggregation.count_where:type_name -> io.deephaven.proto.backplane.grpc.Aggregation.AggregationCountWhere
+	4,   // 58: io.deephaven.proto.backplane.grpc.AggregateRequest.result_id:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	6,   // 59: io.deephaven.proto.backplane.grpc.AggregateRequest.source_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	6,   // 60: io.deephaven.proto.backplane.grpc.AggregateRequest.initial_groups_id:type_name -> io.deephaven.proto.backplane.grpc.TableReference
+	38,  // 61: io.deephaven.proto.backplane.grpc.AggregateRequest.aggregations:type_name -> io.deephaven.proto.backplane.grpc.Aggregation
+	4,   // 62: io.deephaven.proto.backplane.grpc.AddTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 63: io.deephaven.proto.backplane.grpc.AddTableRequest.table_to_add:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 64: io.deephaven.proto.backplane.grpc.DeleteTableRequest.input_table:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	4,   // 65: io.deephaven.proto.backplane.grpc.DeleteTableRequest.table_to_remove:type_name -> io.deephaven.proto.backplane.grpc.Ticket
+	46,  // 66: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.created:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	46,  // 67: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.updated:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	46,  // 68: io.deephaven.proto.backplane.grpc.FieldsChangeUpdate.removed:type_name -> io.deephaven.proto.backplane.grpc.FieldInfo
+	5,   // 69: io.deephaven.proto.backplane.grpc.FieldInfo.typed_ticket:type_name -> io.deephaven.proto.backplane.grpc.TypedTicket
+	48,  // 70: io.deephaven.proto.backplane.grpc.DeephavenTableMetadata.input_table_metadata:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata
+	69,  // 71: io.deephaven.proto.backplane.grpc.InputTableMetadata.column_info:type_name -> io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry
+	3,   // 72: io.deephaven.proto.backplane.grpc.InputTableColumnInfo.kind:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo.Kind
+	11,  // 73: io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
+	11,  // 74: io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse.ConfigValuesEntry.value:type_name -> io.deephaven.proto.backplane.grpc.ConfigValue
+	53,  // 75: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_append_only:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryAppendOnly
+	54,  // 76: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.in_memory_key_backed:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.InMemoryKeyBacked
+	55,  // 77: io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.blink:type_name -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest.InputTableKind.Blink
+	64,  // 78: io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSorted.columns:type_name -> io.deephaven.proto.backplane.grpc.AggSpec.AggSpecSortedColumn
+	37,  // 79: io.deephaven.proto.backplane.grpc.Aggregation.AggregationColumns.spec:type_name -> io.deephaven.proto.backplane.grpc.AggSpec
+	49,  // 80: io.deephaven.proto.backplane.grpc.InputTableMetadata.ColumnInfoEntry.value:type_name -> io.deephaven.proto.backplane.grpc.InputTableColumnInfo
+	7,   // 81: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:input_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsRequest
+	8,   // 82: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:input_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsRequest
+	12,  // 83: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:input_type -> io.deephaven.proto.backplane.grpc.HandshakeRequest
+	14,  // 84: io.deephaven.proto.backplane.grpc.SessionService.Release:input_type -> io.deephaven.proto.backplane.grpc.ReleaseRequest
+	16,  // 85: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:input_type -> io.deephaven.proto.backplane.grpc.ExportRequest
+	18,  // 86: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:input_type -> io.deephaven.proto.backplane.grpc.PublishRequest
+	20,  // 87: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:input_type -> io.deephaven.proto.backplane.grpc.ExportNotificationRequest
+	4,   // 88: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:input_type -> io.deephaven.proto.backplane.grpc.Ticket
+	24,  // 89: io.deephaven.proto.backplane.grpc.TableService.FetchTable:input_type -> io.deephaven.proto.backplane.grpc.FetchTableRequest
+	26,  // 90: io.deephaven.proto.backplane.grpc.TableService.DropColumns:input_type -> io.deephaven.proto.backplane.grpc.DropColumnsRequest
+	25,  // 91: io.deephaven.proto.backplane.grpc.TableService.Update:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	25,  // 92: io.deephaven.proto.backplane.grpc.TableService.View:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	27,  // 93: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:input_type -> io.deephaven.proto.backplane.grpc.UnstructuredFilterTableRequest
+	30,  // 94: io.deephaven.proto.backplane.grpc.TableService.Sort:input_type -> io.deephaven.proto.backplane.grpc.SortTableRequest
+	28,  // 95: io.deephaven.proto.backplane.grpc.TableService.Head:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	28,  // 96: io.deephaven.proto.backplane.grpc.TableService.Tail:input_type -> io.deephaven.proto.backplane.grpc.HeadOrTailRequest
+	31,  // 97: io.deephaven.proto.backplane.grpc.TableService.AjTables:input_type -> io.deephaven.proto.backplane.grpc.AjRajTablesRequest
+	32,  // 98: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:input_type -> io.deephaven.proto.backplane.grpc.CreateInputTableRequest
+	25,  // 99: io.deephaven.proto.backplane.grpc.TableService.UpdateView:input_type -> io.deephaven.proto.backplane.grpc.SelectOrUpdateRequest
+	33,  // 100: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:input_type -> io.deephaven.proto.backplane.grpc.SelectDistinctRequest
+	34,  // 101: io.deephaven.proto.backplane.grpc.TableService.MergeTables:input_type -> io.deephaven.proto.backplane.grpc.MergeTablesRequest
+	35,  // 102: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:input_type -> io.deephaven.proto.backplane.grpc.NaturalJoinTablesRequest
+	36,  // 103: io.deephaven.proto.backplane.grpc.TableService.WhereIn:input_type -> io.deephaven.proto.backplane.grpc.WhereInRequest
+	39,  // 104: io.deephaven.proto.backplane.grpc.TableService.Aggregate:input_type -> io.deephaven.proto.backplane.grpc.AggregateRequest
+	23,  // 105: io.deephaven.proto.backplane.grpc.TableService.Snapshot:input_type -> io.deephaven.proto.backplane.grpc.SnapshotTableRequest
+	40,  // 106: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:input_type -> io.deephaven.proto.backplane.grpc.AddTableRequest
+	42,  // 107: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:input_type -> io.deephaven.proto.backplane.grpc.DeleteTableRequest
+	44,  // 108: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:input_type -> io.deephaven.proto.backplane.grpc.ListFieldsRequest
+	9,   // 109: io.deephaven.proto.backplane.grpc.ConfigService.GetAuthenticationConstants:output_type -> io.deephaven.proto.backplane.grpc.AuthenticationConstantsResponse
+	10,  // 110: io.deephaven.proto.backplane.grpc.ConfigService.GetConfigurationConstants:output_type -> io.deephaven.proto.backplane.grpc.ConfigurationConstantsResponse
+	13,  // 111: io.deephaven.proto.backplane.grpc.SessionService.CloseSession:output_type -> io.deephaven.proto.backplane.grpc.CloseSessionResponse
+	15,  // 112: io.deephaven.proto.backplane.grpc.SessionService.Release:output_type -> io.deephaven.proto.backplane.grpc.ReleaseResponse
+	17,  // 113: io.deephaven.proto.backplane.grpc.SessionService.ExportFromTicket:output_type -> io.deephaven.proto.backplane.grpc.ExportResponse
+	19,  // 114: io.deephaven.proto.backplane.grpc.SessionService.PublishFromTicket:output_type -> io.deephaven.proto.backplane.grpc.PublishResponse
+	21,  // 115: io.deephaven.proto.backplane.grpc.SessionService.ExportNotifications:output_type -> io.deephaven.proto.backplane.grpc.ExportNotification
+	22,  // 116: io.deephaven.proto.backplane.grpc.TableService.GetExportedTableCreationResponse:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 117: io.deephaven.proto.backplane.grpc.TableService.FetchTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 118: io.deephaven.proto.backplane.grpc.TableService.DropColumns:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 119: io.deephaven.proto.backplane.grpc.TableService.Update:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 120: io.deephaven.proto.backplane.grpc.TableService.View:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 121: io.deephaven.proto.backplane.grpc.TableService.UnstructuredFilter:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 122: io.deephaven.proto.backplane.grpc.TableService.Sort:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 123: io.deephaven.proto.backplane.grpc.TableService.Head:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 124: io.deephaven.proto.backplane.grpc.TableService.Tail:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 125: io.deephaven.proto.backplane.grpc.TableService.AjTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 126: io.deephaven.proto.backplane.grpc.TableService.CreateInputTable:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 127: io.deephaven.proto.backplane.grpc.TableService.UpdateView:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 128: io.deephaven.proto.backplane.grpc.TableService.SelectDistinct:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 129: io.deephaven.proto.backplane.grpc.TableService.MergeTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 130: io.deephaven.proto.backplane.grpc.TableService.NaturalJoinTables:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 131: io.deephaven.proto.backplane.grpc.TableService.WhereIn:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 132: io.deephaven.proto.backplane.grpc.TableService.Aggregate:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	22,  // 133: io.deephaven.proto.backplane.grpc.TableService.Snapshot:output_type -> io.deephaven.proto.backplane.grpc.ExportedTableCreationResponse
+	41,  // 134: io.deephaven.proto.backplane.grpc.InputTableService.AddTableToInputTable:output_type -> io.deephaven.proto.backplane.grpc.AddTableResponse
+	43,  // 135: io.deephaven.proto.backplane.grpc.InputTableService.DeleteTableFromInputTable:output_type -> io.deephaven.proto.backplane.grpc.DeleteTableResponse
+	45,  // 136: io.deephaven.proto.backplane.grpc.ApplicationService.ListFields:output_type -> io.deephaven.proto.backplane.grpc.FieldsChangeUpdate
+	109, // [109:137] is the sub-list for method output_type
+	81,  // [81:109] is the sub-list for method input_type
+	81,  // [81:81] is the sub-list for extension type_name
+	81,  // [81:81] is the sub-list for extension extendee
+	0,   // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_backplane_backplane_proto_init() }
@@ -4239,11 +4300,11 @@ func file_backplane_backplane_proto_init() {
 	file_backplane_backplane_proto_msgTypes[7].OneofWrappers = []any{
 		(*ConfigValue_StringValue)(nil),
 	}
-	file_backplane_backplane_proto_msgTypes[27].OneofWrappers = []any{
+	file_backplane_backplane_proto_msgTypes[28].OneofWrappers = []any{
 		(*CreateInputTableRequest_SourceTableId)(nil),
 		(*CreateInputTableRequest_Schema)(nil),
 	}
-	file_backplane_backplane_proto_msgTypes[32].OneofWrappers = []any{
+	file_backplane_backplane_proto_msgTypes[33].OneofWrappers = []any{
 		(*AggSpec_Avg)(nil),
 		(*AggSpec_CountDistinct)(nil),
 		(*AggSpec_Distinct)(nil),
@@ -4255,12 +4316,12 @@ func file_backplane_backplane_proto_init() {
 		(*AggSpec_SortedLast)(nil),
 		(*AggSpec_Sum)(nil),
 	}
-	file_backplane_backplane_proto_msgTypes[33].OneofWrappers = []any{
+	file_backplane_backplane_proto_msgTypes[34].OneofWrappers = []any{
 		(*Aggregation_Columns)(nil),
 		(*Aggregation_Count)(nil),
 		(*Aggregation_CountWhere)(nil),
 	}
-	file_backplane_backplane_proto_msgTypes[47].OneofWrappers = []any{
+	file_backplane_backplane_proto_msgTypes[48].OneofWrappers = []any{
 		(*CreateInputTableRequest_InputTableKind_InMemoryAppendOnly_)(nil),
 		(*CreateInputTableRequest_InputTableKind_InMemoryKeyBacked_)(nil),
 		(*CreateInputTableRequest_InputTableKind_Blink_)(nil),
@@ -4271,7 +4332,7 @@ func file_backplane_backplane_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backplane_backplane_proto_rawDesc), len(file_backplane_backplane_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   65,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -440,6 +440,7 @@ const (
 	TableService_NaturalJoinTables_FullMethodName                = "/io.deephaven.proto.backplane.grpc.TableService/NaturalJoinTables"
 	TableService_WhereIn_FullMethodName                          = "/io.deephaven.proto.backplane.grpc.TableService/WhereIn"
 	TableService_Aggregate_FullMethodName                        = "/io.deephaven.proto.backplane.grpc.TableService/Aggregate"
+	TableService_Snapshot_FullMethodName                         = "/io.deephaven.proto.backplane.grpc.TableService/Snapshot"
 )
 
 // TableServiceClient is the client API for TableService service.
@@ -463,6 +464,7 @@ type TableServiceClient interface {
 	NaturalJoinTables(ctx context.Context, in *NaturalJoinTablesRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 	WhereIn(ctx context.Context, in *WhereInRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 	Aggregate(ctx context.Context, in *AggregateRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
+	Snapshot(ctx context.Context, in *SnapshotTableRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error)
 }
 
 type tableServiceClient struct {
@@ -643,6 +645,16 @@ func (c *tableServiceClient) Aggregate(ctx context.Context, in *AggregateRequest
 	return out, nil
 }
 
+func (c *tableServiceClient) Snapshot(ctx context.Context, in *SnapshotTableRequest, opts ...grpc.CallOption) (*ExportedTableCreationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportedTableCreationResponse)
+	err := c.cc.Invoke(ctx, TableService_Snapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TableServiceServer is the server API for TableService service.
 // All implementations must embed UnimplementedTableServiceServer
 // for forward compatibility.
@@ -664,6 +676,7 @@ type TableServiceServer interface {
 	NaturalJoinTables(context.Context, *NaturalJoinTablesRequest) (*ExportedTableCreationResponse, error)
 	WhereIn(context.Context, *WhereInRequest) (*ExportedTableCreationResponse, error)
 	Aggregate(context.Context, *AggregateRequest) (*ExportedTableCreationResponse, error)
+	Snapshot(context.Context, *SnapshotTableRequest) (*ExportedTableCreationResponse, error)
 	mustEmbedUnimplementedTableServiceServer()
 }
 
@@ -724,6 +737,9 @@ func (UnimplementedTableServiceServer) WhereIn(context.Context, *WhereInRequest)
 }
 func (UnimplementedTableServiceServer) Aggregate(context.Context, *AggregateRequest) (*ExportedTableCreationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Aggregate not implemented")
+}
+func (UnimplementedTableServiceServer) Snapshot(context.Context, *SnapshotTableRequest) (*ExportedTableCreationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
 }
 func (UnimplementedTableServiceServer) mustEmbedUnimplementedTableServiceServer() {}
 func (UnimplementedTableServiceServer) testEmbeddedByValue()                      {}
@@ -1052,6 +1068,24 @@ func _TableService_Aggregate_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TableService_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnapshotTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TableServiceServer).Snapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TableService_Snapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TableServiceServer).Snapshot(ctx, req.(*SnapshotTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TableService_ServiceDesc is the grpc.ServiceDesc for TableService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1126,6 +1160,10 @@ var TableService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Aggregate",
 			Handler:    _TableService_Aggregate_Handler,
+		},
+		{
+			MethodName: "Snapshot",
+			Handler:    _TableService_Snapshot_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
