@@ -49,8 +49,10 @@ type Config struct {
 	Queries []QueryConfig `yaml:"queries,omitempty"`
 	Alerts  AlertsConfig  `yaml:"alerts"`
 	Rules   RulesConfig   `yaml:"rules"`
-	Journal JournalConfig `yaml:"journal"`
-	Tables  TablesConfig  `yaml:"tables"`
+	// Alertmanager is the sync of Alertmanager's own view of the alerts.
+	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
+	Journal      JournalConfig      `yaml:"journal"`
+	Tables       TablesConfig       `yaml:"tables"`
 }
 
 // DeephavenConfig says where and how to write rows.
@@ -236,6 +238,21 @@ type RulesConfig struct {
 	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
 }
 
+// AlertmanagerConfig is the sync of the alerts Alertmanager holds, silenced
+// and inhibited ones included, which no webhook carries.
+type AlertmanagerConfig struct {
+	// Enabled turns the sync on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// URLs are the base URLs of the replicas of one Alertmanager cluster
+	// (an HA pair counts as one source). Default: the active Alertmanagers
+	// Prometheus sends its alerts to (/api/v1/alertmanagers).
+	URLs []string `yaml:"urls,omitempty"`
+	// SyncInterval is how often the alerts are read. Default 30s.
+	SyncInterval model.Duration `yaml:"sync_interval"`
+	// Timeout bounds one sync. Default 10s.
+	Timeout model.Duration `yaml:"timeout"`
+}
+
 // JournalConfig is the on-disk queue of rows not yet written to Deephaven.
 type JournalConfig struct {
 	// Dir holds the journal; empty (the default) disables it.
@@ -258,6 +275,15 @@ type TablesConfig struct {
 	Joined  string `yaml:"joined"`  // default "prometheus_alerts_metrics"
 	// Rules lists the discovered alerting rules. Default "prometheus_rules".
 	Rules string `yaml:"rules"`
+	// State holds each alert's state in Alertmanager. Default
+	// "prometheus_alert_state".
+	State string `yaml:"state"`
+	// Notifications logs every notification of every alert. Default
+	// "prometheus_alert_notifications".
+	Notifications string `yaml:"notifications"`
+	// Episodes is derived: one row per alert episode. Default
+	// "prometheus_alert_episodes".
+	Episodes string `yaml:"episodes"`
 	// Checkpoints records which bridges' history a Deephaven holds; it is
 	// how a restarted Deephaven is noticed. Default
 	// "prometheus_bridge_checkpoints"; bridges sharing a server share it.
@@ -300,12 +326,20 @@ func defaults() Config {
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
 
-			Rules:       "prometheus_rules",
-			Checkpoints: "prometheus_bridge_checkpoints",
+			Rules:         "prometheus_rules",
+			State:         "prometheus_alert_state",
+			Notifications: "prometheus_alert_notifications",
+			Episodes:      "prometheus_alert_episodes",
+			Checkpoints:   "prometheus_bridge_checkpoints",
 		},
 		Rules: RulesConfig{
 			Enabled:         true,
 			RefreshInterval: model.Duration(time.Minute),
+		},
+		Alertmanager: AlertmanagerConfig{
+			Enabled:      true,
+			SyncInterval: model.Duration(30 * time.Second),
+			Timeout:      model.Duration(10 * time.Second),
 		},
 	}
 }

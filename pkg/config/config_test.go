@@ -73,6 +73,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-duplicate-tables.yml", `tables.joined: "prometheus_alerts" is already used by tables.alerts`},
 		{"bad-rules-match.yml", `rules.match[1]: invalid selector "{severity=}": 1:11: parse error: unexpected "}" in label matching, expected string`},
 		{"bad-rules-empty-match.yml", "rules.match[0]: empty selector {} matches everything; leave match out instead"},
+		{"bad-alertmanager-url.yml", `alertmanager.urls[1]: "am:9093" is not an absolute http or https URL`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -150,10 +151,14 @@ func minimalWant() *Config {
 			Metrics: "prometheus_metrics",
 			Joined:  "prometheus_alerts_metrics",
 
-			Rules:       "prometheus_rules",
-			Checkpoints: "prometheus_bridge_checkpoints",
+			Rules:         "prometheus_rules",
+			State:         "prometheus_alert_state",
+			Notifications: "prometheus_alert_notifications",
+			Episodes:      "prometheus_alert_episodes",
+			Checkpoints:   "prometheus_bridge_checkpoints",
 		},
-		Rules: RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
+		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
+		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
 	}
 }
 
@@ -212,8 +217,10 @@ func TestLoadGood(t *testing.T) {
 			BearerTokenFile:       "/etc/bridge/webhook-token",
 		},
 		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
-		Tables:  TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", Checkpoints: "prometheus_bridge_checkpoints"},
-		Rules:   RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
+		Tables: TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", State: "prometheus_alert_state",
+			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints"},
+		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
+		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

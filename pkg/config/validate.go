@@ -136,6 +136,15 @@ func (c *Config) validate(file string) error {
 		}
 	}
 
+	am := keyPath("alertmanager")
+	v.positiveDuration(am.field("sync_interval"), c.Alertmanager.SyncInterval)
+	v.positiveDuration(am.field("timeout"), c.Alertmanager.Timeout)
+	for i, u := range c.Alertmanager.URLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			v.errorf(am.field("urls").index(i), "%q is not an absolute http or https URL", u)
+		}
+	}
+
 	if c.Journal.Dir != "" {
 		j := keyPath("journal")
 		v.positive(j.field("max_bytes"), c.Journal.MaxBytes)
@@ -144,7 +153,7 @@ func (c *Config) validate(file string) error {
 	}
 
 	tables := keyPath("tables")
-	usedBy := make(map[string]keyPath, 5)
+	usedBy := make(map[string]keyPath, 8)
 	for _, t := range []struct {
 		key, name string
 	}{
@@ -152,6 +161,9 @@ func (c *Config) validate(file string) error {
 		{"metrics", c.Tables.Metrics},
 		{"joined", c.Tables.Joined},
 		{"rules", c.Tables.Rules},
+		{"state", c.Tables.State},
+		{"notifications", c.Tables.Notifications},
+		{"episodes", c.Tables.Episodes},
 		{"checkpoints", c.Tables.Checkpoints},
 	} {
 		p := tables.field(t.key)

@@ -43,6 +43,9 @@ var (
 	MetricSchema     = MetricsTable.Schema()
 	CheckpointSchema = CheckpointsTable.Schema()
 	RuleSchema       = RulesTable.Schema()
+	StateSchema      = StateTable.Schema()
+	// NotificationSchema is the schema of prometheus_alert_notifications.
+	NotificationSchema = NotificationsTable.Schema()
 )
 
 func appendInstant(b *array.TimestampBuilder, t time.Time) {
@@ -163,6 +166,56 @@ func RuleRecord(mem memory.Allocator, rs []RuleRow) arrow.RecordBatch {
 		appendInstant(ts(17), r.LastEvaluation)
 		appendInstant(ts(18), r.UpdatedAt)
 		bl(19).Append(r.Present)
+	}
+	return b.NewRecordBatch()
+}
+
+// StateRecord converts alert state rows into one Arrow record batch with
+// StateSchema. The caller releases it.
+func StateRecord(mem memory.Allocator, rs []AlertStateRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, StateSchema)
+	defer b.Release()
+	b.Reserve(len(rs))
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	for i := range rs {
+		r := &rs[i]
+		f(0).Append(r.Fingerprint)
+		f(1).Append(r.AlertName)
+		f(2).Append(r.Severity)
+		f(3).Append(r.State)
+		f(4).Append(r.SilencedBy)
+		f(5).Append(r.InhibitedBy)
+		f(6).Append(r.Receivers)
+		appendInstant(ts(7), r.StartsAt)
+		appendInstant(ts(8), r.EndsAt)
+		appendInstant(ts(9), r.UpdatedAt)
+		f(10).Append(r.Labels)
+		f(11).Append(r.Annotations)
+		f(12).Append(r.GeneratorURL)
+		f(13).Append(r.Alertmanager)
+		appendInstant(ts(14), r.SyncedAt)
+	}
+	return b.NewRecordBatch()
+}
+
+// NotificationRecord converts notification rows into one Arrow record batch
+// with NotificationSchema. The caller releases it.
+func NotificationRecord(mem memory.Allocator, rs []NotificationRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, NotificationSchema)
+	defer b.Release()
+	b.Reserve(len(rs))
+	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	for i := range rs {
+		r := &rs[i]
+		f(0).Append(r.Fingerprint)
+		appendInstant(ts(1), r.StartsAt)
+		f(2).Append(r.Status)
+		f(3).Append(r.AlertName)
+		appendInstant(ts(4), r.ReceivedAt)
+		f(5).Append(r.Source)
+		f(6).Append(r.Receiver)
 	}
 	return b.NewRecordBatch()
 }

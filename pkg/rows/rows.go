@@ -19,6 +19,12 @@ const (
 	DefaultMetricsTable = "prometheus_metrics"
 	DefaultJoinedTable  = "prometheus_alerts_metrics"
 	DefaultRulesTable   = "prometheus_rules"
+	// DefaultStateTable holds each alert's current state in Alertmanager.
+	DefaultStateTable = "prometheus_alert_state"
+	// DefaultNotificationsTable logs every notification of every alert.
+	DefaultNotificationsTable = "prometheus_alert_notifications"
+	// DefaultEpisodesTable is derived: one row per alert episode.
+	DefaultEpisodesTable = "prometheus_alert_episodes"
 	// DefaultCheckpointsTable holds, per bridge and alerts table, the mark
 	// that this Deephaven holds what the bridge wrote before.
 	DefaultCheckpointsTable = "prometheus_bridge_checkpoints"
@@ -258,6 +264,88 @@ func (r *RuleRow) KeyHash(seed maphash.Seed) uint64 {
 	return h.Sum64()
 }
 
+// Alert states in prometheus_alert_state: Alertmanager's own, and StateGone
+// for an alert Alertmanager no longer holds (resolved and expired).
+const (
+	StateActive      = "active"
+	StateSuppressed  = "suppressed"
+	StateUnprocessed = "unprocessed"
+	StateGone        = "gone"
+)
+
+// AlertStateRow is an alert's current state as Alertmanager holds it: a
+// row of prometheus_alert_state, keyed on the fingerprint. Silenced and
+// inhibited alerts are here although no webhook ever carries them.
+type AlertStateRow struct {
+	Fingerprint  string
+	AlertName    string
+	Severity     string
+	State        string // StateActive, StateSuppressed, StateUnprocessed or StateGone
+	SilencedBy   string // silence IDs, comma-separated
+	InhibitedBy  string // fingerprints of the inhibiting alerts, comma-separated
+	Receivers    string // comma-separated
+	StartsAt     time.Time
+	EndsAt       time.Time // Alertmanager's provisional end while active
+	UpdatedAt    time.Time
+	Labels       string
+	Annotations  string
+	GeneratorURL string
+	Alertmanager string    // the URL that reported it last
+	SyncedAt     time.Time // when the bridge read it
+}
+
+// StateColumns is the column list of prometheus_alert_state.
+var StateColumns = []Column{
+	{"Fingerprint", String},
+	{"AlertName", String},
+	{"Severity", String},
+	{"State", String},
+	{"SilencedBy", String},
+	{"InhibitedBy", String},
+	{"Receivers", String},
+	{"StartsAt", Instant},
+	{"EndsAt", Instant},
+	{"UpdatedAt", Instant},
+	{"Labels", String},
+	{"Annotations", String},
+	{"GeneratorURL", String},
+	{"Alertmanager", String},
+	{"SyncedAt", Instant},
+}
+
+// StateKeys are its key columns: one row per alert.
+var StateKeys = []string{"Fingerprint"}
+
+// NotificationRow is one alert of one notification as received, repeats
+// included: a row of prometheus_alert_notifications. Episodes count them.
+type NotificationRow struct {
+	Fingerprint string
+	StartsAt    time.Time
+	Status      string
+	AlertName   string
+	ReceivedAt  time.Time
+	Source      string
+	Receiver    string
+}
+
+// EpisodeFormulas finish prometheus_alert_episodes after its aggregations:
+// the duration of a resolved episode (null while firing). Fixed text, the
+// same in app.d.
+var EpisodeFormulas = []string{
+	"DurationSeconds = isNull(ResolvedAt) ? NULL_DOUBLE : (epochNanos(ResolvedAt) - epochNanos(StartsAt)) / 1.0e9",
+}
+
+// NotificationColumns is the column list of prometheus_alert_notifications.
+var NotificationColumns = []Column{
+	{"Fingerprint", String},
+	{"StartsAt", Instant},
+	{"Status", String},
+	{"AlertName", String},
+	{"ReceivedAt", Instant},
+	{"Source", String},
+	{"Receiver", String},
+}
+
 // CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
 // Bridge has written to the alerts table AlertsTable of this Deephaven, and
 // this Deephaven still holds what it wrote (the row vanishes with the
@@ -285,10 +373,13 @@ var CheckpointKeys = []string{"Bridge", "AlertsTable"}
 
 // The input tables.
 var (
-	AlertsTable      = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
-	MetricsTable     = TableSpec{Columns: MetricColumns}
-	RulesTable       = TableSpec{Columns: RuleColumns, Keys: RuleKeys}
-	CheckpointsTable = TableSpec{Columns: CheckpointColumns, Keys: CheckpointKeys}
+	AlertsTable  = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
+	MetricsTable = TableSpec{Columns: MetricColumns}
+	RulesTable   = TableSpec{Columns: RuleColumns, Keys: RuleKeys}
+	StateTable   = TableSpec{Columns: StateColumns, Keys: StateKeys}
+	// NotificationsTable is append-only: every notification is a row.
+	NotificationsTable = TableSpec{Columns: NotificationColumns}
+	CheckpointsTable   = TableSpec{Columns: CheckpointColumns, Keys: CheckpointKeys}
 )
 
 // Join describes prometheus_alerts_metrics: Deephaven's as-of join of the

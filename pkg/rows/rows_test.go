@@ -87,6 +87,8 @@ func TestRecordsMatchSpecs(t *testing.T) {
 		{"metrics", MetricsTable, func() arrow.RecordBatch { return MetricRecord(mem, []MetricRow{{}}) }},
 		{"rules", RulesTable, func() arrow.RecordBatch { return RuleRecord(mem, []RuleRow{{Present: true}}) }},
 		{"checkpoints", CheckpointsTable, func() arrow.RecordBatch { return CheckpointRecord(mem, []CheckpointRow{{}}) }},
+		{"state", StateTable, func() arrow.RecordBatch { return StateRecord(mem, []AlertStateRow{{}}) }},
+		{"notifications", NotificationsTable, func() arrow.RecordBatch { return NotificationRecord(mem, []NotificationRow{{}}) }},
 	} {
 		rec := tc.rec()
 		if !rec.Schema().Equal(tc.spec.Schema()) || rec.NumRows() != 1 {

@@ -15,6 +15,8 @@ const (
 	Alerts Input = iota
 	Metrics
 	Rules
+	State
+	Notifications
 	Checkpoints
 	numInputs
 )
@@ -33,6 +35,8 @@ var inputs = []inputDecl{
 	{Alerts, func(n Names) string { return n.Alerts }, rows.AlertsTable},
 	{Metrics, func(n Names) string { return n.Metrics }, rows.MetricsTable},
 	{Rules, func(n Names) string { return n.Rules }, rows.RulesTable},
+	{State, func(n Names) string { return n.State }, rows.StateTable},
+	{Notifications, func(n Names) string { return n.Notifications }, rows.NotificationsTable},
 	{Checkpoints, func(n Names) string { return n.Checkpoints }, rows.CheckpointsTable},
 }
 
@@ -57,4 +61,45 @@ var derived = []derivedDecl{
 			return c.AsOfJoin(ctx, in(Alerts), in(Metrics), rows.Join.ExactMatch, rows.Join.AsOf, rows.Join.Add)
 		},
 	},
+	{
+		// prometheus_alert_episodes: one row per alert episode
+		// (Fingerprint, StartsAt), live.
+		name:   func(n Names) string { return n.Episodes },
+		inputs: []Input{Alerts, Notifications},
+		build:  buildEpisodes,
+	},
+}
+
+// buildEpisodes aggregates the alert rows (a firing and a resolved row per
+// episode) and the notification log of each episode, and joins the two.
+// Times are taken with min and max, never first or last: Deephaven's
+// last_by picks by row position, and a key-backed table keeps a replaced row
+// where it was.
+func buildEpisodes(ctx context.Context, c *deephaven.Client, in func(Input) *deephaven.Table) (*deephaven.Table, error) {
+	by := []string{"Fingerprint", "StartsAt"}
+	alerts, err := in(Alerts).AggBy(ctx, []deephaven.Agg{
+		deephaven.AggFirst("AlertName", "Severity", "Labels"),
+		deephaven.AggMin("FirstSeen=AlertIngestDateTime"),
+		// EndsAt is null on firing rows: null until the resolved row.
+		deephaven.AggMax("ResolvedAt=EndsAt"),
+	}, by...)
+	if err != nil {
+		return nil, err
+	}
+	defer alerts.Release(ctx)
+	notes, err := in(Notifications).AggBy(ctx, []deephaven.Agg{
+		deephaven.AggCountWhere("Notifications", "Source != `"+rows.SourceAPI+"`"),
+		deephaven.AggMax("LastSeen=ReceivedAt"),
+		deephaven.AggDistinct("Sources=Source"),
+	}, by...)
+	if err != nil {
+		return nil, err
+	}
+	defer notes.Release(ctx)
+	joined, err := c.NaturalJoin(ctx, alerts, notes, by, []string{"Notifications", "LastSeen", "Sources"})
+	if err != nil {
+		return nil, err
+	}
+	defer joined.Release(ctx)
+	return joined.UpdateView(ctx, rows.EpisodeFormulas...)
 }

@@ -29,13 +29,14 @@ import (
 
 // Names are the global names of the tables.
 type Names struct {
-	Alerts, Metrics, Joined, Rules, Checkpoints string
+	Alerts, Metrics, Joined, Rules, State, Notifications, Episodes, Checkpoints string
 }
 
 // DefaultNames are the names the IDE shows unless configured otherwise.
 var DefaultNames = Names{
 	Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable,
-	Rules: rows.DefaultRulesTable, Checkpoints: rows.DefaultCheckpointsTable,
+	Rules: rows.DefaultRulesTable, State: rows.DefaultStateTable, Notifications: rows.DefaultNotificationsTable,
+	Episodes: rows.DefaultEpisodesTable, Checkpoints: rows.DefaultCheckpointsTable,
 }
 
 // Tables writes rows into the bridge's tables.
@@ -297,6 +298,20 @@ func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
 	rec := rows.MetricRecord(t.mem, rs)
 	defer rec.Release()
 	return t.Add(ctx, Metrics, rec)
+}
+
+// AddStates writes alert state rows into the state table.
+func (t *Tables) AddStates(ctx context.Context, rs []rows.AlertStateRow) error {
+	rec := rows.StateRecord(t.mem, rs)
+	defer rec.Release()
+	return t.Add(ctx, State, rec)
+}
+
+// AddNotifications writes notification rows into the notification log.
+func (t *Tables) AddNotifications(ctx context.Context, rs []rows.NotificationRow) error {
+	rec := rows.NotificationRecord(t.mem, rs)
+	defer rec.Release()
+	return t.Add(ctx, Notifications, rec)
 }
 
 // AddRules writes rule rows into the rules table.
