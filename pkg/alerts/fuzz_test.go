@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,14 +10,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
 // FuzzDecode checks that Decode never panics, returns only *Error, and that
-// whatever it accepts maps to rows the tables can hold. The seeds are the
-// payloads of testdata, Alertmanager's and Grafana's, valid and hostile,
-// plus generated Grafana bodies just past the limits used here.
+// whatever it accepts maps to rows the tables can hold. It also checks
+// Decode against encoding/json: its scanner accepts exactly the bodies
+// encoding/json finds valid (that are valid UTF-8 and nested no deeper than
+// maxDepth), and it decodes every body as decodeOld, the encoding/json
+// decoder it replaced, did (the same message or the same error text). The
+// seeds are the payloads of testdata, Alertmanager's and Grafana's, valid
+// and hostile, plus generated Grafana bodies just past the limits used
+// here.
 func FuzzDecode(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -48,7 +55,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	received := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := Decode(body, Options{MaxAlertsPerRequest: 50, MaxLabelsPerAlert: 50})
+		opts := Options{MaxAlertsPerRequest: 50, MaxLabelsPerAlert: 50}
+		if got, want := scanValid(body), json.Valid(body) && utf8.Valid(body) && checkDepth(body, maxDepth) == nil; got != want {
+			t.Fatalf("scanner accepts the body: %v, encoding/json (UTF-8, depth %d): %v", got, maxDepth, want)
+		}
+		if d := diffOld(body, opts); d != "" {
+			t.Fatal(d)
+		}
+		m, err := Decode(body, opts)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {

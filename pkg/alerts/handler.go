@@ -12,13 +12,14 @@
 // picks B); see chooseValue.
 //
 // A request is all-or-nothing: it is decoded and validated completely
-// (Decode), mapped to rows (Message.Rows), stripped of rows already written
-// (Dedup), and only then written. The status code tells the sender what to
-// do: 200 when the rows are durable, 4xx for a request that can never succeed
-// (Alertmanager drops it), and 503 for a transient failure (Alertmanager
-// retries with backoff until its flush times out). Grafana retries neither:
-// it sends the group again at its next flush (group_interval) if it still has
-// firing alerts.
+// (Decode, in one pass over the body with a JSON scanner of its own, as
+// strict as encoding/json), mapped to rows (Message.Rows), stripped of rows
+// already written (Dedup), and only then written. The status code tells the
+// sender what to do: 200 when the rows are durable, 4xx for a request that
+// can never succeed (Alertmanager drops it), and 503 for a transient failure
+// (Alertmanager retries with backoff until its flush times out). Grafana
+// retries neither: it sends the group again at its next flush
+// (group_interval) if it still has firing alerts.
 package alerts
 
 import (

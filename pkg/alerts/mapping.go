@@ -2,7 +2,9 @@ package alerts
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -45,7 +47,20 @@ func configuredTarget(labels map[string]string, opts Options) rows.JoinTarget {
 	if !ok {
 		join = rows.DefaultJoinLabels
 	}
-	return rows.JoinTarget{Query: query, SeriesKey: rows.KeySpec{Only: join}.Key(toLabelSet(labels))}
+	if join == nil {
+		// A KeySpec without Only keys on every label.
+		return rows.JoinTarget{Query: query, SeriesKey: rows.KeySpec{}.Key(toLabelSet(labels))}
+	}
+	// This is rows.KeySpec{Only: join}.Key(toLabelSet(labels))
+	// (TestConfiguredTargetKey): the join labels that are set and not empty,
+	// as canonical text, without copying every label into a LabelSet first.
+	key := make(map[string]string, len(join))
+	for _, name := range join {
+		if v := labels[name]; v != "" {
+			key[name] = v
+		}
+	}
+	return rows.JoinTarget{Query: query, SeriesKey: LabelsText(key)}
 }
 
 func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts Options) rows.AlertRow {
@@ -101,7 +116,47 @@ func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts 
 // unquoted; Alertmanager only sends non-empty names, but a UTF-8 name holding
 // '"' or ',' makes the text ambiguous (the structured columns are not).
 func LabelsText(m map[string]string) string {
-	return toLabelSet(m).String()
+	// It writes what model.LabelSet's String writes
+	// (TestLabelsTextIsModels), without copying m into a LabelSet first,
+	// and copying plain values rather than quoting them rune by rune.
+	type label struct{ name, value string }
+	var stack [32]label // room for most label sets without an allocation
+	labels := stack[:0]
+	size := len("{}")
+	for name, value := range m {
+		labels = append(labels, label{name, value})
+		size += len(name) + len(value) + len(`="", `)
+	}
+	slices.SortFunc(labels, func(a, b label) int { return strings.Compare(a.name, b.name) })
+	var sb strings.Builder
+	sb.Grow(size)
+	sb.WriteByte('{')
+	for i, l := range labels {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(l.name)
+		sb.WriteByte('=')
+		writeQuoted(&sb, l.value)
+	}
+	sb.WriteByte('}')
+	return sb.String()
+}
+
+// writeQuoted writes s quoted as strconv.Quote (Go's %q) quotes it. Values
+// of printable ASCII without '"' or '\\', nearly all of them, are written as
+// they are; others are left to strconv.
+func writeQuoted(sb *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			var buf [128]byte
+			sb.Write(strconv.AppendQuote(buf[:0], s))
+			return
+		}
+	}
+	sb.WriteByte('"')
+	sb.WriteString(s)
+	sb.WriteByte('"')
 }
 
 // ValuesText renders the reported values as canonical text, names sorted,

@@ -3,7 +3,9 @@ package alerts
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,5 +202,71 @@ func TestRowsTargets(t *testing.T) {
 	rs = decodeRows(t, "am025_resolved.json", received, opts)
 	if rs[0].PrometheusQuery != "DiskFull:0a1b2c3d" || rs[0].SeriesKey != `{device="sda"}` {
 		t.Errorf("alert of a known rule: %s %s", rs[0].PrometheusQuery, rs[0].SeriesKey)
+	}
+}
+
+// randomLabels returns a label set of up to 40 labels (more than
+// LabelsText keeps on its stack) whose names and values mix plain ASCII,
+// quotes, backslashes, control characters, DEL, non-ASCII and invalid
+// UTF-8, all of which %q treats differently.
+func randomLabels(rng *rand.Rand) map[string]string {
+	pieces := []string{"a", "job", "instance", "Z", "_", "0", " ", `"`, `\`, "\x00", "\n", "\t", "\x7f", "~", "é", "☃", "😀",
+		"\u00a0", "\u200b", "\ufffd", "\xff", "\xc3", "{", "}", ",", "=", "'", "`"}
+	word := func() string {
+		var sb strings.Builder
+		for range rng.IntN(8) {
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return sb.String()
+	}
+	m := map[string]string{}
+	for range rng.IntN(41) {
+		m[word()] = word()
+	}
+	return m
+}
+
+// LabelsText writes what model.LabelSet's String writes.
+func TestLabelsTextIsModels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		m := randomLabels(rng)
+		if got, want := LabelsText(m), toLabelSet(m).String(); got != want {
+			t.Fatalf("LabelsText(%q) =\n %s\nmodel.LabelSet's String:\n %s", m, got, want)
+		}
+	}
+}
+
+// configuredTarget keys an alert as rows.KeySpec keys its whole label set.
+func TestConfiguredTargetKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	names := []string{"job", "instance", "a", "", "__name__", "é"}
+	for range 5000 {
+		labels := randomLabels(rng)
+		for _, name := range names {
+			switch rng.IntN(3) {
+			case 0:
+				labels[name] = "v" + name
+			case 1:
+				labels[name] = ""
+			}
+		}
+		var join []string
+		if rng.IntN(5) > 0 {
+			join = []string{}
+			for range rng.IntN(4) {
+				join = append(join, names[rng.IntN(len(names))])
+			}
+		}
+		opts := Options{JoinLabels: map[string][]string{"q": join}}.withDefaults()
+		labels[opts.QueryLabel] = []string{"q", "other"}[rng.IntN(2)]
+		got := configuredTarget(labels, opts)
+		spec := rows.KeySpec{Only: join}
+		if labels[opts.QueryLabel] != "q" {
+			spec.Only = rows.DefaultJoinLabels
+		}
+		if want := spec.Key(toLabelSet(labels)); got.SeriesKey != want {
+			t.Fatalf("labels %q, join %q: key %s, want %s", labels, join, got.SeriesKey, want)
+		}
 	}
 }
