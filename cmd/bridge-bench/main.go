@@ -677,11 +677,16 @@ func metrics(dh string, n int) error {
 		rs, _, _ := poller.ToRows("bench", vec, time.Now())
 		all = append(all, rs...)
 	}
-	raw, _, err := c.EnsureInputTable(ctx, "benchm_raw_"+sfx, rows.MetricSchema)
+	// The same table kind as the bridge's: slotted, keyed on (Writer, Slot).
+	raw, _, err := c.EnsureInputTable(ctx, "benchm_raw_"+sfx, rows.MetricSchema, rows.MetricsTable.Keys...)
 	if err != nil {
 		return err
 	}
-	rec := rows.MetricRecord(memory.DefaultAllocator, all)
+	slots := make([]int64, len(all))
+	for i := range slots {
+		slots[i] = int64(i)
+	}
+	rec := rows.MetricRecord(memory.DefaultAllocator, all, rows.Places{Writer: 1, Slots: slots})
 	defer rec.Release()
 	start = time.Now()
 	if err := raw.Add(ctx, rec); err != nil {

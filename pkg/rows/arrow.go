@@ -94,9 +94,25 @@ func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
 	return b.NewRecordBatch()
 }
 
+// Places are where the rows of a slotted table go: the writer of them all,
+// and each row's slot, in order (see TableSpec.Slotted).
+type Places struct {
+	Writer int64
+	Slots  []int64
+}
+
+// appendPlaces fills the slot columns, which start at field i.
+func appendPlaces(b *array.RecordBuilder, i int, p Places) {
+	w := b.Field(i).(*array.Int64Builder)
+	for range p.Slots {
+		w.Append(p.Writer)
+	}
+	b.Field(i + 1).(*array.Int64Builder).AppendValues(p.Slots, nil)
+}
+
 // MetricRecord converts metric rows into one Arrow record batch with
-// MetricSchema. The caller releases it.
-func MetricRecord(mem memory.Allocator, rs []MetricRow) arrow.RecordBatch {
+// MetricSchema, at the places p (one slot per row). The caller releases it.
+func MetricRecord(mem memory.Allocator, rs []MetricRow, p Places) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, MetricSchema)
 	defer b.Release()
 	b.Reserve(len(rs))
@@ -114,6 +130,7 @@ func MetricRecord(mem memory.Allocator, rs []MetricRow) arrow.RecordBatch {
 		f(6).Append(r.Labels)
 		f(7).Append(r.SeriesKey)
 	}
+	appendPlaces(b, 8, p)
 	return b.NewRecordBatch()
 }
 
@@ -201,7 +218,7 @@ func StateRecord(mem memory.Allocator, rs []AlertStateRow) arrow.RecordBatch {
 
 // NotificationRecord converts notification rows into one Arrow record batch
 // with NotificationSchema. The caller releases it.
-func NotificationRecord(mem memory.Allocator, rs []NotificationRow) arrow.RecordBatch {
+func NotificationRecord(mem memory.Allocator, rs []NotificationRow, p Places) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, NotificationSchema)
 	defer b.Release()
 	b.Reserve(len(rs))
@@ -217,5 +234,6 @@ func NotificationRecord(mem memory.Allocator, rs []NotificationRow) arrow.Record
 		f(5).Append(r.Source)
 		f(6).Append(r.Receiver)
 	}
+	appendPlaces(b, 7, p)
 	return b.NewRecordBatch()
 }

@@ -149,7 +149,28 @@ type TableSpec struct {
 	// Keys are the key columns of a key-backed input table; empty means
 	// append-only.
 	Keys []string
+	// Time is the column retention ages rows by: a row whose Time is older
+	// than retention.live leaves the live table (for the history). Empty
+	// for tables that hold current state, which retention leaves alone.
+	Time string
+	// Slotted tables are keyed by place, not by content: the key columns
+	// are SlotKeys, and the bridge gives every row a place (Slot) that is
+	// reused once the row left. Deephaven's key-backed input tables keep
+	// every key they ever saw, so only a table whose keys recur stays
+	// bounded under retention (see pkg/tables, slots.go).
+	Slotted bool
 }
+
+// SlotColumns end the column list of a slotted table: the writer (a hash
+// of the bridge's retention.writer name) and the row's place among that
+// writer's rows.
+var SlotColumns = []Column{
+	{"Writer", Long},
+	{"Slot", Long},
+}
+
+// SlotKeys are the key columns of a slotted table.
+var SlotKeys = []string{"Writer", "Slot"}
 
 // AlertColumns is the column list of prometheus_alerts, in order.
 var AlertColumns = []Column{
@@ -188,6 +209,8 @@ var MetricColumns = []Column{
 	{"MetricIngestDateTime", Instant},
 	{"Labels", String},
 	{"SeriesKey", String},
+	{"Writer", Long},
+	{"Slot", Long},
 }
 
 // RuleRow is one alerting rule of Prometheus as the bridge discovered it: a
@@ -344,6 +367,8 @@ var NotificationColumns = []Column{
 	{"ReceivedAt", Instant},
 	{"Source", String},
 	{"Receiver", String},
+	{"Writer", Long},
+	{"Slot", Long},
 }
 
 // CheckpointRow is a row of prometheus_bridge_checkpoints: the bridge
@@ -373,12 +398,13 @@ var CheckpointKeys = []string{"Bridge", "AlertsTable"}
 
 // The input tables.
 var (
-	AlertsTable  = TableSpec{Columns: AlertColumns, Keys: AlertKeys}
-	MetricsTable = TableSpec{Columns: MetricColumns}
+	AlertsTable  = TableSpec{Columns: AlertColumns, Keys: AlertKeys, Time: "AlertIngestDateTime"}
+	MetricsTable = TableSpec{Columns: MetricColumns, Keys: SlotKeys, Time: "PrometheusDateTime", Slotted: true}
 	RulesTable   = TableSpec{Columns: RuleColumns, Keys: RuleKeys}
-	StateTable   = TableSpec{Columns: StateColumns, Keys: StateKeys}
-	// NotificationsTable is append-only: every notification is a row.
-	NotificationsTable = TableSpec{Columns: NotificationColumns}
+	StateTable   = TableSpec{Columns: StateColumns, Keys: StateKeys, Time: "SyncedAt"}
+	// NotificationsTable logs every notification: it has no key of its
+	// own, and is slotted so that retention can delete from it.
+	NotificationsTable = TableSpec{Columns: NotificationColumns, Keys: SlotKeys, Time: "ReceivedAt", Slotted: true}
 	CheckpointsTable   = TableSpec{Columns: CheckpointColumns, Keys: CheckpointKeys}
 )
 

@@ -41,7 +41,7 @@ func TestMetricRecordKeepsSpecialValues(t *testing.T) {
 	for _, v := range vals {
 		rs = append(rs, MetricRow{PrometheusDateTime: time.Unix(1, 0), PrometheusQuery: "q", Value: v})
 	}
-	rec := MetricRecord(mem, rs)
+	rec := MetricRecord(mem, rs, Places{Writer: 7, Slots: []int64{0, 1, 2, 3}})
 	defer rec.Release()
 	col := rec.Column(4).(*array.Float64)
 	for i, v := range vals {
@@ -49,6 +49,10 @@ func TestMetricRecordKeepsSpecialValues(t *testing.T) {
 		if !(g == v || (math.IsNaN(g) && math.IsNaN(v))) {
 			t.Errorf("row %d: Value = %v, want %v", i, g, v)
 		}
+	}
+	w, slot := rec.Column(8).(*array.Int64), rec.Column(9).(*array.Int64)
+	if w.Value(3) != 7 || slot.Value(3) != 3 || rec.NumCols() != int64(len(MetricColumns)) {
+		t.Errorf("places: writer %d slot %d, %d columns", w.Value(3), slot.Value(3), rec.NumCols())
 	}
 }
 
@@ -84,11 +88,11 @@ func TestRecordsMatchSpecs(t *testing.T) {
 		rec  func() arrow.RecordBatch
 	}{
 		{"alerts", AlertsTable, func() arrow.RecordBatch { return AlertRecord(mem, []AlertRow{{}}) }},
-		{"metrics", MetricsTable, func() arrow.RecordBatch { return MetricRecord(mem, []MetricRow{{}}) }},
+		{"metrics", MetricsTable, func() arrow.RecordBatch { return MetricRecord(mem, []MetricRow{{}}, Places{Slots: []int64{0}}) }},
 		{"rules", RulesTable, func() arrow.RecordBatch { return RuleRecord(mem, []RuleRow{{Present: true}}) }},
 		{"checkpoints", CheckpointsTable, func() arrow.RecordBatch { return CheckpointRecord(mem, []CheckpointRow{{}}) }},
 		{"state", StateTable, func() arrow.RecordBatch { return StateRecord(mem, []AlertStateRow{{}}) }},
-		{"notifications", NotificationsTable, func() arrow.RecordBatch { return NotificationRecord(mem, []NotificationRow{{}}) }},
+		{"notifications", NotificationsTable, func() arrow.RecordBatch { return NotificationRecord(mem, []NotificationRow{{}}, Places{Slots: []int64{0}}) }},
 	} {
 		rec := tc.rec()
 		if !rec.Schema().Equal(tc.spec.Schema()) || rec.NumRows() != 1 {

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
@@ -102,4 +103,14 @@ func buildEpisodes(ctx context.Context, c *deephaven.Client, in func(Input) *dee
 	}
 	defer joined.Release(ctx)
 	return joined.UpdateView(ctx, rows.EpisodeFormulas...)
+}
+
+// specOf returns the declaration of an input table.
+func specOf(id Input) rows.TableSpec {
+	for _, in := range inputs {
+		if in.id == id {
+			return in.spec
+		}
+	}
+	panic(fmt.Sprintf("tables: undeclared input %d", id))
 }

@@ -71,6 +71,10 @@ type Tables struct {
 	timeout time.Duration
 	// inFlight is how many uploads to one table may run at once.
 	inFlight int
+	// writer is this bridge's Writer in slotted tables; slots hands out
+	// its places there (nil for other tables).
+	writer int64
+	slots  [numInputs]*slotSpace
 }
 
 // New returns Tables for client; call Ensure before writing.
@@ -78,8 +82,19 @@ func New(client *deephaven.Client, names Names, logger *slog.Logger) *Tables {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator, timeout: 30 * time.Second}
+	t := &Tables{client: client, names: names, logger: logger, mem: memory.DefaultAllocator, timeout: 30 * time.Second}
+	for _, in := range inputs {
+		if in.spec.Slotted {
+			t.slots[in.id] = newSlotSpace()
+		}
+	}
+	t.SetWriter("")
+	return t
 }
+
+// SetWriter names this bridge among those writing into the same slotted
+// tables (retention.writer); see WriterID. Call it before the first Ensure.
+func (t *Tables) SetWriter(name string) { t.writer = WriterID(name) }
 
 // SetCallTimeout bounds each write to Deephaven (default 30s).
 func (t *Tables) SetCallTimeout(d time.Duration) { t.timeout = d }
@@ -114,6 +129,11 @@ func (t *Tables) Ensure(ctx context.Context) error {
 	t.gate.Lock()
 	defer t.gate.Unlock()
 	t.ready.Store(false)
+	for _, sp := range t.slots {
+		if sp != nil {
+			sp.unknown()
+		}
+	}
 	err := t.ensure(ctx)
 	if err == nil && t.onReady != nil {
 		err = t.onReady(ctx)
@@ -160,6 +180,19 @@ func (t *Tables) ensure(ctx context.Context) error {
 			return err
 		}
 		attrs = append(attrs, name, "published")
+	}
+	for id, sp := range t.slots {
+		if sp == nil {
+			continue
+		}
+		used := map[int64]bool{}
+		if !created[id] {
+			var err error
+			if used, err = t.usedChunks(ctx, its[id].Table()); err != nil {
+				return fmt.Errorf("tables: read which slots of %s hold rows: %w", its[id].Name(), err)
+			}
+		}
+		sp.reset(used)
 	}
 	for id, it := range its {
 		t.input[id].Store(it)
@@ -295,9 +328,29 @@ func (t *Tables) AddAlerts(ctx context.Context, rs []rows.AlertRow) error {
 
 // AddMetrics writes metric rows into the metrics table.
 func (t *Tables) AddMetrics(ctx context.Context, rs []rows.MetricRow) error {
-	rec := rows.MetricRecord(t.mem, rs)
+	places, done, err := t.place(ctx, Metrics, len(rs))
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec := rows.MetricRecord(t.mem, rs, places)
 	defer rec.Release()
 	return t.Add(ctx, Metrics, rec)
+}
+
+// place hands out n slots in a slotted table; done must be called once
+// the upload that carries them ended.
+func (t *Tables) place(ctx context.Context, in Input, n int) (rows.Places, func(), error) {
+	slots, done, ok := t.slots[in].take(n)
+	if !ok {
+		if err := t.prepareAgain(ctx, &t.input[in]); err != nil {
+			return rows.Places{}, nil, err
+		}
+		if slots, done, ok = t.slots[in].take(n); !ok {
+			return rows.Places{}, nil, ErrNotReady
+		}
+	}
+	return rows.Places{Writer: t.writer, Slots: slots}, done, nil
 }
 
 // AddStates writes alert state rows into the state table.
@@ -309,7 +362,12 @@ func (t *Tables) AddStates(ctx context.Context, rs []rows.AlertStateRow) error {
 
 // AddNotifications writes notification rows into the notification log.
 func (t *Tables) AddNotifications(ctx context.Context, rs []rows.NotificationRow) error {
-	rec := rows.NotificationRecord(t.mem, rs)
+	places, done, err := t.place(ctx, Notifications, len(rs))
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec := rows.NotificationRecord(t.mem, rs, places)
 	defer rec.Release()
 	return t.Add(ctx, Notifications, rec)
 }
@@ -332,12 +390,8 @@ func (t *Tables) Add(ctx context.Context, table Input, rec arrow.RecordBatch) er
 }
 
 func (t *Tables) add(ctx context.Context, table *atomic.Pointer[deephaven.InputTable], rec arrow.RecordBatch) error {
-	if !t.ready.Load() && table.Load() != nil && t.ensuring.TryLock() {
-		err := t.Ensure(ctx)
-		t.ensuring.Unlock()
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotReady, err)
-		}
+	if err := t.prepareAgain(ctx, table); err != nil {
+		return err
 	}
 	t.gate.RLock()
 	defer t.gate.RUnlock()
@@ -348,6 +402,19 @@ func (t *Tables) add(ctx context.Context, table *atomic.Pointer[deephaven.InputT
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	return it.Add(ctx, rec)
+}
+
+// prepareAgain runs Ensure when the last one failed, unless another write
+// already does.
+func (t *Tables) prepareAgain(ctx context.Context, table *atomic.Pointer[deephaven.InputTable]) error {
+	if !t.ready.Load() && table.Load() != nil && t.ensuring.TryLock() {
+		err := t.Ensure(ctx)
+		t.ensuring.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotReady, err)
+		}
+	}
+	return nil
 }
 
 // repairing notices a table that vanished (the server restarted without

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
 )
 
 func dial(t testing.TB, ctx context.Context, addr string) *deephaven.Client {
@@ -193,7 +194,7 @@ func writeDemoRows(t testing.TB, ctx context.Context, c *deephaven.Client) (aler
 	if err != nil {
 		t.Fatalf("opening the app.d table: %v", err)
 	}
-	metricsTable, err := c.OpenInputTable(ctx, rows.DefaultMetricsTable, rows.MetricSchema)
+	metricsTable, err := c.OpenInputTable(ctx, rows.DefaultMetricsTable, rows.MetricSchema, rows.MetricsTable.Keys...)
 	if err != nil {
 		t.Fatalf("opening the app.d table: %v", err)
 	}
@@ -207,7 +208,11 @@ func writeDemoRows(t testing.TB, ctx context.Context, c *deephaven.Client) (aler
 		t.Fatal(err)
 	}
 	// Metrics first, so that each alert finds its sample when it joins.
-	mrec := rows.MetricRecord(memory.DefaultAllocator, metrics)
+	slots := make([]int64, len(metrics))
+	for i := range slots {
+		slots[i] = int64(i)
+	}
+	mrec := rows.MetricRecord(memory.DefaultAllocator, metrics, rows.Places{Writer: tables.WriterID("stack-test"), Slots: slots})
 	defer mrec.Release()
 	if err := metricsTable.Add(ctx, mrec); err != nil {
 		t.Fatal(err)
