@@ -69,6 +69,7 @@ type Export struct {
 	schema  *arrow.Schema // the written schema: incoming without metadata
 	timeIdx int
 	perDay  int64 // time column units per day
+	limit   int64 // the cutoff in time column units, rounded up
 	unit    time.Duration
 	nullDay int64 // the cutoff's day, for rows with a null time
 	writers map[int64]*dateWriter
@@ -133,8 +134,9 @@ func (e *Export) fail(op string, err error) error {
 }
 
 // Write appends the rows of rec to the files of their dates. All records
-// of an export must have the same columns (metadata may differ). rec is
-// not retained after Write returns.
+// of an export must have the same columns (metadata may differ), and all
+// times must be before the cutoff: the cursor promises that. rec is not
+// retained after Write returns.
 func (e *Export) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -162,6 +164,11 @@ func (e *Export) write(rec arrow.RecordBatch) error {
 	defer out.Release()
 	col := rec.Column(e.timeIdx).(*array.Timestamp)
 	vals := col.TimestampValues()
+	for i, v := range vals {
+		if int64(v) >= e.limit && col.IsValid(i) {
+			return fmt.Errorf("row time %v is not before the cutoff %v", time.Unix(0, int64(v)*int64(e.unit)).UTC(), e.cutoff)
+		}
+	}
 	day := func(i int) int64 {
 		if col.IsNull(i) {
 			return e.nullDay
@@ -238,6 +245,7 @@ func (e *Export) useSchema(in *arrow.Schema) error {
 	e.in, e.schema, e.timeIdx = in, out, idx[0]
 	e.unit = tt.Unit.Multiplier()
 	e.perDay = nanosPerDay / int64(e.unit)
+	e.limit = -floorDiv(-e.cutoff.UnixNano(), int64(e.unit))
 	return nil
 }
 

@@ -295,5 +295,7 @@ func countMatching(paths []string, pred func(string) bool) int {
 	return n
 }
 
-func isCommitted(name string) bool { return strings.HasSuffix(name, parquetExt) && !strings.HasPrefix(name, ".") }
-func isPending(name string) bool   { return strings.HasSuffix(name, pendingExt) }
+func isCommitted(name string) bool {
+	return strings.HasSuffix(name, parquetExt) && !strings.HasPrefix(name, ".")
+}
+func isPending(name string) bool { return strings.HasSuffix(name, pendingExt) }

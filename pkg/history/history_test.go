@@ -239,6 +239,18 @@ func TestExportErrors(t *testing.T) {
 		t.Error("Begin with a cutoff beyond int64 nanoseconds succeeded")
 	}
 
+	// A row at the cutoff is not older than it.
+	e, err := s.Begin(ctx, table, cutoff, timeCol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(sampleRows("k", cutoff.Add(-time.Minute), 2))
+	if err := e.Write(ctx, rec); err == nil || !strings.Contains(err.Error(), "not before the cutoff") {
+		t.Errorf("Write of a row at the cutoff: %v", err)
+	}
+	rec.Release()
+	e.Abort()
+
 	for _, col := range []string{"NoSuchColumn", "Job"} {
 		e, err := s.Begin(ctx, table, cutoff, col)
 		if err != nil {
@@ -259,11 +271,11 @@ func TestExportErrors(t *testing.T) {
 	}
 
 	// A schema change within an export.
-	e, err := s.Begin(ctx, table, cutoff, timeCol)
+	e, err = s.Begin(ctx, table, cutoff, timeCol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := record(sampleRows("k", cutoff.Add(-time.Hour), 3))
+	rec = record(sampleRows("k", cutoff.Add(-time.Hour), 3))
 	if err := e.Write(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +299,8 @@ func TestExportErrors(t *testing.T) {
 	if tree := listTree(t, s.dir); len(tree) != 0 {
 		t.Errorf("files left after Abort: %v", tree)
 	}
-	if got := testutil.ToFloat64(s.metrics.errors.WithLabelValues(table, opWrite)); got != 3 {
-		t.Errorf("errors_total{op=write} = %v, want 3", got)
+	if got := testutil.ToFloat64(s.metrics.errors.WithLabelValues(table, opWrite)); got != 4 {
+		t.Errorf("errors_total{op=write} = %v, want 4", got)
 	}
 }
 
@@ -506,4 +518,22 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+func TestDays(t *testing.T) {
+	for _, tc := range []struct {
+		ns   int64
+		want string
+	}{
+		{0, "date=1970-01-01"},
+		{-1, "date=1969-12-31"},
+		{-nanosPerDay, "date=1969-12-31"},
+		{-nanosPerDay - 1, "date=1969-12-30"},
+		{mustTime("2025-03-02T23:59:59.999999999Z").UnixNano(), "date=2025-03-02"},
+		{mustTime("2025-03-03T00:00:00Z").UnixNano(), "date=2025-03-03"},
+	} {
+		if got := dateDir(floorDiv(tc.ns, nanosPerDay)); got != tc.want {
+			t.Errorf("%d: %s, want %s", tc.ns, got, tc.want)
+		}
+	}
 }
