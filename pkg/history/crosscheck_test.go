@@ -46,6 +46,25 @@ func crossRows() []row {
 	return rows
 }
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// crossExport commits crossRows to a new store and returns the table's
+// directory.
+func crossExport(t *testing.T) (dir string, rows []row, cutoff time.Time) {
+	t.Helper()
+	s, _ := open(t, t.TempDir(), Options{RowGroupRows: 16}, nil)
+	cutoff = mustTime("2025-03-04T06:00:00Z")
+	rows = crossRows()
+	e, files := export(t, s, cutoff, rows[:25], rows[25:])
+	if err := e.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 { // 1969-12-31, 2025-03-02, 2025-03-03 and the cutoff's date for null times
+		t.Fatalf("want 4 dates, got %v", files)
+	}
+	return filepath.Join(s.dir, table), rows, cutoff
+}
+
 // TestReadersAgree reads committed files back with pyarrow, pandas and
 // DuckDB (hive-partitioned directory reads, as users would) and compares
 // every value with what was written.
@@ -54,60 +73,74 @@ func TestReadersAgree(t *testing.T) {
 	if out, err := exec.Command(py, "-c", "import pyarrow, pandas, duckdb").CombinedOutput(); err != nil {
 		testenv.Missing(t, "%s lacks pyarrow, pandas or duckdb: %v\n%s", py, err, out)
 	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	s, _ := open(t, dir, Options{RowGroupRows: 16}, nil)
-	cutoff := mustTime("2025-03-04T06:00:00Z")
-	rows := crossRows()
-	e, files := export(t, s, cutoff, rows[:25], rows[25:])
-	if err := e.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != 4 { // 1969-12-31, 2025-03-02, 2025-03-03 and the cutoff's date for null times
-		t.Fatalf("want 4 dates, got %v", files)
-	}
+	dir, rows, cutoff := crossExport(t)
+	checkReaders(t, crosscheck(t, py, dir), rows, cutoff, map[string]map[string]string{
+		"pyarrow": {"PrometheusDateTime": "timestamp[ns, tz=UTC]", "Value": "double", "Job": "string"},
+		"pandas":  {"PrometheusDateTime": "datetime64[ns, UTC]", "Value": "float64"},
+		"duckdb":  {"PrometheusDateTime": "TIMESTAMPTZ_NS", "Value": "DOUBLE", "Job": "VARCHAR", "date": "DATE"},
+	})
+}
 
-	cmd := exec.Command(py, filepath.Join("testdata", "crosscheck.py"), filepath.Join(dir, table))
+// TestDeephavenReads has a Deephaven server read the table's directory
+// with parquet.read(..., file_layout=KV_PARTITIONED): times must come back
+// as Instants, strings as Strings, doubles as doubles, with every value.
+func TestDeephavenReads(t *testing.T) {
+	addr := testenv.Deephaven(t)
+	dir, rows, cutoff := crossExport(t)
+	checkReaders(t, crosscheck(t, testenv.Python(t), dir, "--deephaven", addr), rows, cutoff, map[string]map[string]string{
+		"deephaven": {
+			"PrometheusDateTime": "timestamp[ns, tz=UTC]|java.time.Instant",
+			"Value":              "double|double",
+			"Job":                "string|java.lang.String",
+			"date":               "string|java.lang.String", // KV_PARTITIONED infers String
+		},
+	})
+}
+
+// crossResult is what testdata/crosscheck.py prints for one reader.
+type crossResult struct {
+	Names []string
+	Types map[string]string
+	Rows  [][]any
+}
+
+func crosscheck(t *testing.T, py string, args ...string) map[string]crossResult {
+	t.Helper()
+	cmd := exec.Command(py, append([]string{filepath.Join("testdata", "crosscheck.py")}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("crosscheck.py: %v\n%s", err, stderr.String())
 	}
-	var got map[string]struct {
-		Names []string
-		Types map[string]string
-		Rows  [][]any
-	}
+	var got map[string]crossResult
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber() // nanoseconds do not fit a float64
 	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("decode %s: %v", out, err)
 	}
+	return got
+}
 
-	wantTypes := map[string]map[string]string{
-		"pyarrow": {"PrometheusDateTime": "timestamp[ns, tz=UTC]", "Value": "double", "Job": "string"},
-		"pandas":  {"PrometheusDateTime": "datetime64[ns, UTC]", "Value": "float64"},
-		"duckdb":  {"PrometheusDateTime": "TIMESTAMPTZ_NS", "Value": "DOUBLE", "Job": "VARCHAR", "date": "DATE"},
+// checkReaders compares what each reader saw with rows, by column name.
+func checkReaders(t *testing.T, got map[string]crossResult, rows []row, cutoff time.Time, wantTypes map[string]map[string]string) {
+	t.Helper()
+	var names []string
+	for _, f := range metricSchema.Fields() {
+		names = append(names, f.Name)
 	}
-	for _, reader := range []string{"pyarrow", "pandas", "duckdb"} {
+	names = append(names, "date")
+	for reader, types := range wantTypes {
 		res, ok := got[reader]
 		if !ok {
 			t.Errorf("%s: no result", reader)
 			continue
 		}
-		wantNames := append(slices.Collect(func(yield func(string) bool) {
-			for _, f := range metricSchema.Fields() {
-				if !yield(f.Name) {
-					return
-				}
-			}
-		}), "date")
-		if !slices.Equal(res.Names, wantNames) {
-			t.Errorf("%s: columns %v, want %v", reader, res.Names, wantNames)
+		if !slices.Equal(slices.Sorted(slices.Values(res.Names)), slices.Sorted(slices.Values(names))) {
+			t.Errorf("%s: columns %v, want %v", reader, res.Names, names)
 			continue
 		}
-		for col, want := range wantTypes[reader] {
+		for col, want := range types {
 			if res.Types[col] != want {
 				t.Errorf("%s: %s is %s, want %s", reader, col, res.Types[col], want)
 			}
@@ -117,13 +150,17 @@ func TestReadersAgree(t *testing.T) {
 			continue
 		}
 		for i, r := range rows { // keys sort like the rows
-			want := []any{r.T, r.Query, r.Job, r.Instance, r.Value, r.Ingest, r.Labels, r.Key, dateOf(r, cutoff)}
-			if reader == "pandas" && r.Value == nil {
-				want[4] = ptr(math.NaN()) // pandas has no null floats
+			want := map[string]any{
+				"PrometheusDateTime": r.T, "PrometheusQuery": r.Query, "Job": r.Job, "Instance": r.Instance,
+				"Value": r.Value, "MetricIngestDateTime": r.Ingest, "Labels": r.Labels, "SeriesKey": r.Key,
+				"date": dateOf(r, cutoff),
 			}
-			for j, w := range want {
-				if g := res.Rows[i][j]; !sameValue(g, w) {
-					t.Errorf("%s: row %s column %s: got %v (%T), want %v", reader, r.Key, wantNames[j], g, g, show(w))
+			if reader == "pandas" && r.Value == nil {
+				want["Value"] = ptr(math.NaN()) // pandas has no null floats
+			}
+			for j, name := range res.Names {
+				if g := res.Rows[i][j]; !sameValue(g, want[name]) {
+					t.Errorf("%s: row %s column %s: got %v (%T), want %v", reader, r.Key, name, g, g, show(want[name]))
 				}
 			}
 		}

@@ -460,15 +460,16 @@ func (e *Export) Abort() error {
 // abortLocked removes the manifest first, durably: pending files without a
 // manifest are removed by Open, should removing them here fail or be lost.
 func (e *Export) abortLocked() error {
-	var errs []error
-	if e.state == prepared {
-		if err := removeIfExists(e.manifestPath()); err != nil {
-			return err
-		}
+	// A Prepare that failed at its very end may have left the manifest.
+	switch err := os.Remove(e.manifestPath()); {
+	case err == nil:
 		if err := syncDir(e.tableDir()); err != nil {
 			return err
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
 	}
+	var errs []error
 	var paths []string
 	for _, w := range e.writers {
 		if w.f != nil {

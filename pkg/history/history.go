@@ -345,11 +345,14 @@ func (s *Store) Files(table string) ([]FileInfo, error) {
 			fi := FileInfo{Path: filepath.Join(dir, ent.Name()), Date: date}
 			fi.Cutoff, _ = parseStem(stem)
 			info, err := ent.Info()
-			if err != nil {
-				return err
+			if err == nil {
+				fi.Bytes = info.Size()
+				fi.Rows, err = parquetRows(fi.Path)
 			}
-			fi.Bytes = info.Size()
-			if fi.Rows, err = parquetRows(fi.Path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // pruned meanwhile
+			}
+			if err != nil {
 				return err
 			}
 			out = append(out, fi)

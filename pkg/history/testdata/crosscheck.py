@@ -2,9 +2,12 @@
 """Reads a table directory of the history with pyarrow, pandas and DuckDB
 and prints what each saw as JSON, for crosscheck_test.go:
 
-  crosscheck.py DIR    DIR is <history dir>/<table>
+  crosscheck.py DIR                      DIR is <history dir>/<table>
+  crosscheck.py DIR --deephaven H:P      read it with the Deephaven server at H:P instead
+                                         (parquet.read with KV_PARTITIONED, server-side)
 
-{"pyarrow": {"types": {column: type}, "rows": [[value, ...], ...]}, "pandas": ..., "duckdb": ...}
+{"pyarrow": {"names": [...], "types": {column: type}, "rows": [[value, ...], ...]}, "pandas": ..., "duckdb": ...}
+or {"deephaven": ...}, its types "<arrow type>|<deephaven:type>".
 
 Rows are sorted by SeriesKey, columns in the readers' order (the file's, then
 date). Timestamps are Unix nanoseconds, the date partition is YYYY-MM-DD,
@@ -64,8 +67,30 @@ def from_pandas(df):
     }
 
 
+def deephaven(d, addr):
+    from pydeephaven import Session
+
+    host, port = addr.rsplit(":", 1)
+    s = Session(host=host, port=int(port), auth_type="Anonymous")
+    try:
+        # The path goes in as a Python literal (repr), never as code.
+        s.run_script(
+            "from deephaven import parquet\n"
+            "from deephaven.parquet import ParquetFileLayout\n"
+            f"history_crosscheck = parquet.read({d!r}, file_layout=ParquetFileLayout.KV_PARTITIONED)\n"
+        )
+        t = s.open_table("history_crosscheck").to_arrow()
+    finally:
+        s.close()
+    types = {f.name: f"{f.type}|{(f.metadata or {}).get(b'deephaven:type', b'').decode()}" for f in t.schema}
+    return from_arrow(t, types)
+
+
 def main():
     d = sys.argv[1]
+    if len(sys.argv) == 4 and sys.argv[2] == "--deephaven":
+        print(json.dumps({"deephaven": deephaven(d, sys.argv[3])}))
+        return
     out = {"pyarrow": from_arrow(pq.read_table(d)), "pandas": from_pandas(pd.read_parquet(d))}
     rel = duckdb.sql(f"SELECT * FROM read_parquet('{d}/**/*.parquet', hive_partitioning=true)")
     out["duckdb"] = from_arrow(rel.to_arrow_table(), {n: str(t) for n, t in zip(rel.columns, rel.types)})
