@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -534,6 +535,68 @@ func TestDays(t *testing.T) {
 	} {
 		if got := dateDir(floorDiv(tc.ns, nanosPerDay)); got != tc.want {
 			t.Errorf("%d: %s, want %s", tc.ns, got, tc.want)
+		}
+	}
+}
+
+// TestConcurrentTables runs exports of several tables at once, with Prune,
+// Files and Cursor alongside (run with -race).
+func TestConcurrentTables(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{MaxAge: 24 * time.Hour, RowGroupRows: 64}, nil)
+	base := mustTime("2025-03-01T00:00:00Z")
+	tables := []string{"a", "b", "c"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for _, tb := range tables {
+		wg.Go(func() {
+			for i := range 5 {
+				cutoff := base.Add(time.Duration(i+1) * 12 * time.Hour)
+				e, err := s.Begin(ctx, tb, cutoff, timeCol)
+				if err != nil {
+					errs <- err
+					return
+				}
+				rec := record(sampleRows(tb, cutoff.Add(-12*time.Hour), 700))
+				err = e.Write(ctx, rec)
+				rec.Release()
+				if err == nil {
+					_, err = e.Prepare(ctx)
+				}
+				if err == nil {
+					err = e.Commit(ctx)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if err := s.Prune(ctx, base.Add(48*time.Hour)); err != nil {
+				errs <- err
+			}
+			for _, tb := range tables {
+				if _, err := s.Files(tb); err != nil {
+					errs <- err
+				}
+				if _, _, err := s.Cursor(tb); err != nil {
+					errs <- err
+				}
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, tb := range tables {
+		if c, ok, _ := s.Cursor(tb); !ok || !c.Equal(base.Add(60*time.Hour)) {
+			t.Errorf("%s: Cursor = %v %v", tb, c, ok)
 		}
 	}
 }
