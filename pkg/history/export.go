@@ -487,7 +487,7 @@ func (e *Export) abortLocked() error {
 			errs = append(errs, err)
 		}
 	}
-	// Remove date directories this export created, if now empty.
+	// Remove the date directories written to, if now empty.
 	e.ts.dirMu.Lock()
 	for _, p := range paths {
 		os.Remove(filepath.Dir(p))
