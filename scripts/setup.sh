@@ -2,11 +2,13 @@
 # Installs what the tests and the local stack need, only where missing:
 # Debian packages (Java, Prometheus, Alertmanager, node exporter, docker-compose for the
 # static compose check, Chromium for the browser test) and a project-local
-# Python virtualenv with deephaven-server and pydeephaven.
+# Python virtualenv with deephaven-server and pydeephaven, and DuckDB for the
+# check that other readers read the history's Parquet files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEEPHAVEN_VERSION="${DEEPHAVEN_VERSION:-42.7}"
+DUCKDB_VERSION="${DUCKDB_VERSION:-2.0.1}"
 
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
@@ -33,4 +35,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import deephaven_server, 
   echo "setup: creating .venv with deephaven-server==${DEEPHAVEN_VERSION} and pydeephaven==${DEEPHAVEN_VERSION}"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "deephaven-server==${DEEPHAVEN_VERSION}" "pydeephaven==${DEEPHAVEN_VERSION}"
+fi
+
+if ! .venv/bin/python -c "import duckdb" >/dev/null 2>&1; then
+  echo "setup: installing duckdb==${DUCKDB_VERSION} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "duckdb==${DUCKDB_VERSION}"
 fi
