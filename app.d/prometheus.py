@@ -10,12 +10,15 @@ Everything here is static code: nothing is built from table contents, alert
 labels or metric names.
 """
 
+import os
 import queue
 import re
 import threading
 
+from deephaven import agg, parquet
 from deephaven import dtypes as dht
 from deephaven import input_table, new_table, update_graph
+from deephaven.column import ColumnType, col_def
 from deephaven.appmode import get_app_state
 from deephaven.column import string_col
 from deephaven.execution_context import get_exec_ctx
@@ -62,7 +65,51 @@ prometheus_metrics = input_table(
         "MetricIngestDateTime": dht.Instant,
         "Labels": dht.string,
         "SeriesKey": dht.string,
+        "Writer": dht.long,
+        "Slot": dht.long,
     },
+    # Keyed by place, not content: the bridge reuses a slot once its row
+    # left the live window (retention), so the table stays bounded.
+    key_cols=["Writer", "Slot"],
+)
+
+# Each alert's current state in Alertmanager (read from its API), silenced
+# and inhibited ones included.
+prometheus_alert_state = input_table(
+    col_defs={
+        "Fingerprint": dht.string,
+        "AlertName": dht.string,
+        "Severity": dht.string,
+        "State": dht.string,
+        "SilencedBy": dht.string,
+        "InhibitedBy": dht.string,
+        "Receivers": dht.string,
+        "StartsAt": dht.Instant,
+        "EndsAt": dht.Instant,
+        "UpdatedAt": dht.Instant,
+        "Labels": dht.string,
+        "Annotations": dht.string,
+        "GeneratorURL": dht.string,
+        "Alertmanager": dht.string,
+        "SyncedAt": dht.Instant,
+    },
+    key_cols=["Fingerprint"],
+)
+
+# Every notification of every alert, repeats included.
+prometheus_alert_notifications = input_table(
+    col_defs={
+        "Fingerprint": dht.string,
+        "StartsAt": dht.Instant,
+        "Status": dht.string,
+        "AlertName": dht.string,
+        "ReceivedAt": dht.Instant,
+        "Source": dht.string,
+        "Receiver": dht.string,
+        "Writer": dht.long,
+        "Slot": dht.long,
+    },
+    key_cols=["Writer", "Slot"],
 )
 
 # One row per alerting rule the bridge discovered in Prometheus, with the
@@ -115,7 +162,105 @@ prometheus_alerts_metrics = prometheus_alerts.aj(
     joins=["Value", "MetricTimeStamp=PrometheusDateTime"],
 )
 
+# One row per alert episode (Fingerprint, StartsAt): the same aggregations
+# as pkg/tables/decl.go (buildEpisodes). Times by min and max, never
+# first/last: last_by picks by row position.
+_episode_alerts = prometheus_alerts.agg_by(
+    [
+        agg.first(["AlertName", "Severity", "Labels"]),
+        agg.min_(["FirstSeen=AlertIngestDateTime"]),
+        agg.max_(["ResolvedAt=EndsAt"]),
+    ],
+    by=["Fingerprint", "StartsAt"],
+)
+_episode_notes = prometheus_alert_notifications.agg_by(
+    [
+        agg.count_where("Notifications", "Source != `alertmanager-api`"),
+        agg.max_(["LastSeen=ReceivedAt"]),
+        agg.distinct(["Sources=Source"]),
+    ],
+    by=["Fingerprint", "StartsAt"],
+)
+prometheus_alert_episodes = _episode_alerts.natural_join(
+    _episode_notes, on=["Fingerprint", "StartsAt"], joins=["Notifications", "LastSeen", "Sources"]
+).update_view(
+    ["DurationSeconds = isNull(ResolvedAt) ? NULL_DOUBLE : (epochNanos(ResolvedAt) - epochNanos(StartsAt)) / 1.0e9"]
+)
+del _episode_alerts, _episode_notes
+
+# --- History: the rows that left the live tables, as Parquet files the
+# bridge writes (history.dir). The directory comes from the environment;
+# new files show up without a restart. ---
+
+
+def _history(directory, live_tables):
+    """<table>_history for each live table: its Parquet tree, read as a
+    refreshing, date-partitioned table with the live table's columns."""
+    out = {}
+    for name, live in live_tables.items():
+        path = os.path.join(directory, name)
+        os.makedirs(path, exist_ok=True)
+        definition = [col_def("date", dht.string, column_type=ColumnType.PARTITIONING)]
+        definition += [col_def(c.name, c.data_type) for c in live.columns]
+        out[name + "_history"] = parquet.read(
+            path,
+            is_refreshing=True,
+            file_layout=parquet.ParquetFileLayout.KV_PARTITIONED,
+            table_definition=definition,
+        )
+    return out
+
+
+_history_dir = os.environ.get("PROMETHEUS_BRIDGE_HISTORY_DIR", "")
+if _history_dir:
+    _app = get_app_state()
+    for _name, _table in _history(
+        _history_dir,
+        {
+            "prometheus_alerts": prometheus_alerts,
+            "prometheus_metrics": prometheus_metrics,
+            "prometheus_alert_notifications": prometheus_alert_notifications,
+            "prometheus_alert_state": prometheus_alert_state,
+        },
+    ).items():
+        _app[_name] = _table
+        globals()[_name] = _table
+    del _app, _name, _table
+
 # --- Figures (derived views; the bridge does not depend on them). ---
+
+
+def _episode_figures(episodes):
+    """How long episodes last per alert name, and how long alerts fired per
+    day (resolved episodes, by the day they started, in UTC)."""
+    resolved = episodes.where(["!isNull(DurationSeconds)"])
+    per_name = resolved.agg_by(
+        [agg.avg(["MeanMinutes=DurationSeconds"]), agg.max_(["MaxMinutes=DurationSeconds"]), agg.count_("Episodes")],
+        by=["AlertName"],
+    ).update_view(["MeanMinutes = MeanMinutes / 60.0", "MaxMinutes = MaxMinutes / 60.0"])
+    durations = (
+        Figure()
+        .figure_title("Episode duration per alert name (minutes)")
+        .plot_cat("Mean", t=per_name, category="AlertName", y="MeanMinutes")
+        .plot_cat("Longest", t=per_name, category="AlertName", y="MaxMinutes")
+        .show()
+    )
+    per_day = (
+        resolved.update_view(["Day = formatDate(StartsAt, timeZone(`UTC`))"])
+        .agg_by([agg.sum_(["FiringHours=DurationSeconds"])], by=["Day", "AlertName"])
+        .update_view(["FiringHours = FiringHours / 3600.0"])
+        .sort(["Day"])
+    )
+    firing_per_day = (
+        Figure()
+        .figure_title("Firing time per day (hours, resolved episodes)")
+        .plot_cat("FiringHours", t=per_day, category="Day", y="FiringHours", by=["AlertName"])
+        .show()
+    )
+    return durations, firing_per_day
+
+
+prometheus_episode_durations, prometheus_firing_per_day = _episode_figures(prometheus_alert_episodes)
 
 
 def _figures(alerts, metrics):

@@ -39,6 +39,9 @@ METRICS = "prometheus_metrics"
 JOINED = "prometheus_alerts_metrics"
 CHECKPOINTS = "prometheus_bridge_checkpoints"
 RULES = "prometheus_rules"
+STATE = "prometheus_alert_state"
+NOTIFICATIONS = "prometheus_alert_notifications"
+EPISODES = "prometheus_alert_episodes"
 PSK_HANDLER = "io.deephaven.authentication.psk.PskAuthenticationHandler"
 
 
@@ -97,6 +100,8 @@ def write_rows(session):
             "MetricIngestDateTime": pa.array([now], ts),
             "Labels": ['{job="check_app_d"}'],
             "SeriesKey": [series_key],
+            "Writer": pa.array([1], pa.int64()),
+            "Slot": pa.array([uuid.uuid4().int & 0x7FFFFFFFFFFFFFFF], pa.int64()),
         }
     )
     alerts = pa.table(
@@ -168,7 +173,7 @@ def main() -> int:
     try:
         out = {"tables": {}, "missing": [], "figures": {}}
         existing = set(session.tables)
-        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS):
+        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS, STATE, NOTIFICATIONS, EPISODES):
             if name not in existing:
                 out["missing"].append(name)
                 continue

@@ -301,6 +301,11 @@ func TestStartDeephaven(t *testing.T) {
 	checkTable(t, rep, rows.DefaultMetricsTable, rows.MetricsTable)
 	checkTable(t, rep, rows.DefaultCheckpointsTable, rows.CheckpointsTable)
 	checkTable(t, rep, rows.DefaultRulesTable, rows.RulesTable)
+	checkTable(t, rep, rows.DefaultStateTable, rows.StateTable)
+	checkTable(t, rep, rows.DefaultNotificationsTable, rows.NotificationsTable)
+	if _, ok := rep.Tables[rows.DefaultEpisodesTable]; !ok {
+		t.Errorf("no table %s", rows.DefaultEpisodesTable)
+	}
 	if _, ok := rep.Tables[rows.DefaultJoinedTable]; !ok {
 		t.Errorf("no table %s", rows.DefaultJoinedTable)
 	}

@@ -150,6 +150,7 @@ type Handler struct {
 
 	optsMu   sync.Mutex // serialises SetOptions
 	opts     atomic.Pointer[Options]
+	notes    atomic.Pointer[NotificationLog]
 	inFlight atomic.Int64
 
 	requests   *prometheus.CounterVec
@@ -223,6 +224,24 @@ func (h *Handler) SetOptions(opts Options) {
 	defer h.optsMu.Unlock()
 	h.opts.Store(&opts)
 	h.dedup.SetCapacity(opts.DedupCapacity)
+}
+
+// SetNotificationLog makes the handler log every notification of every
+// alert in l (prometheus_alert_notifications); nil stops it. A request is
+// answered 2xx only once its notifications are written too.
+func (h *Handler) SetNotificationLog(l *NotificationLog) { h.notes.Store(l) }
+
+// APIRows maps alerts read from Alertmanager's API (all firing, sent to
+// receiver) into rows as a webhook notification of them would be, so that
+// they join their metrics alike, with Source rows.SourceAPI.
+func (h *Handler) APIRows(ctx context.Context, as []Alert, receiver string, at time.Time) []rows.AlertRow {
+	opts := h.opts.Load()
+	m := &Message{Receiver: receiver, Alerts: as}
+	rs := m.Rows(ctx, at, *opts)
+	for i := range rs {
+		rs[i].Source = rows.SourceAPI
+	}
+	return rs
 }
 
 // ForgetWritten empties the dedup cache, so that repeats of alerts written
@@ -340,6 +359,18 @@ func (h *Handler) serve(c *gin.Context) int {
 			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing alerts: %v", err))
 		}
 		h.dedup.AddSince(epoch, keys...)
+	}
+	if notes := h.notes.Load(); notes != nil {
+		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
+		err := notes.Record(ctx, all, receivedAt)
+		cancel()
+		if err != nil {
+			// The alerts are written; the retry finds them known and
+			// writes the notifications.
+			log.Warn("Writing notifications failed", "alerts", len(all), "err", err)
+			c.Header("Retry-After", retryAfter)
+			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing notifications: %v", err))
+		}
 	}
 	log.Debug("Webhook request served", "alerts", len(all), "written", len(fresh), "duplicates", dups)
 	c.JSON(http.StatusOK, result{Status: "success", Alerts: len(all), Written: len(fresh), Duplicates: dups})

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,8 +32,10 @@ import (
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/history"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/retention"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/shipper"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
@@ -124,6 +127,14 @@ type bridge struct {
 	rules   *rules.Discovery
 	sources []source.Source // every source, in start order
 
+	// keep bounds the live tables and moves what leaves them into the
+	// history. alertsFloor is the history's cursor of the alerts table
+	// (Unix ns): journaled rows older than it are in the history already
+	// and are not delivered again.
+	keep        *retention.Keeper
+	history     *history.Store // nil without retention or history.dir
+	alertsFloor atomic.Int64
+
 	reloadOK, reloadTime prometheus.Gauge
 }
 
@@ -151,9 +162,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	b := &bridge{opts: opts, logger: opts.Logger, reg: opts.Registry, cfg: cfg, id: processID()}
 	b.registerMetrics()
-	if b.dh, err = newDeephavenSink(cfg, opts.Getenv, b.onTablesReady, b.logger, b.reg); err != nil {
-		return err
-	}
 	if cfg.Journal.Dir != "" {
 		b.journal, err = journal.Open(cfg.Journal.Dir, journal.Options{
 			MaxBytes: cfg.Journal.MaxBytes, MaxAge: time.Duration(cfg.Journal.MaxAge), SegmentBytes: cfg.Journal.SegmentBytes,
@@ -163,9 +171,20 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer b.journal.Close()
 		b.id = b.journal.ID()
-		b.ship = shipper.New(b.journal, b.dh.alerts.Write, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
+	}
+	if b.dh, err = newDeephavenSink(cfg, writerName(cfg, opts.Web, b.id), opts.Getenv, b.onTablesReady, b.logger, b.reg); err != nil {
+		return err
+	}
+	if b.journal != nil {
+		b.ship = shipper.New(b.journal, b.deliverJournaled, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
 		st := b.journal.Stats()
 		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
+	}
+	if err := b.buildRetention(cfg); err != nil {
+		return err
+	}
+	if b.history != nil {
+		defer b.history.Close()
 	}
 	if err := b.buildSources(cfg); err != nil {
 		return err
@@ -173,9 +192,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	l := newLifecycle(b.logger)
 	l.add("deephaven", b.dh.run)
-	l.add("alerts sink", func(ctx context.Context) error { b.dh.alerts.Run(ctx, l.drain()); return nil })
-	l.add("metrics sink", func(ctx context.Context) error { b.dh.metrics.Run(ctx, l.drain()); return nil })
-	l.add("rules sink", func(ctx context.Context) error { b.dh.rules.Run(ctx, l.drain()); return nil })
+	for _, s := range b.dh.batchers() {
+		l.add(s.name, func(ctx context.Context) error { s.run(ctx, l.drain()); return nil })
+	}
 	if b.ship != nil {
 		l.add("journal shipper", func(ctx context.Context) error {
 			b.ship.Run(ctx)

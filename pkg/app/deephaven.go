@@ -39,12 +39,16 @@ type deephavenSink struct {
 	alerts  *sink.Batcher[rows.AlertRow]
 	metrics *sink.Batcher[rows.MetricRow]
 	rules   *sink.Batcher[rows.RuleRow]
+	states  *sink.Batcher[rows.AlertStateRow]
+	notes   *sink.Batcher[rows.NotificationRow]
+	// writer names this bridge in the slotted tables (retention.writer).
+	writer string
 
 	// readyCh is closed once the tables were ready for the first time.
 	readyCh chan struct{}
 }
 
-func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady func(context.Context, *tables.Tables) error, logger *slog.Logger, reg prometheus.Registerer) (*deephavenSink, error) {
+func newDeephavenSink(cfg *config.Config, writer string, getenv func(string) string, onReady func(context.Context, *tables.Tables) error, logger *slog.Logger, reg prometheus.Registerer) (*deephavenSink, error) {
 	auth, err := deephavenAuth(cfg, getenv)
 	if err != nil {
 		return nil, err
@@ -53,7 +57,7 @@ func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady fu
 	if err != nil {
 		return nil, err
 	}
-	d := &deephavenSink{cfg: cfg, auth: auth, tls: tlsCfg, logger: logger, onReady: onReady, readyCh: make(chan struct{})}
+	d := &deephavenSink{cfg: cfg, writer: writer, auth: auth, tls: tlsCfg, logger: logger, onReady: onReady, readyCh: make(chan struct{})}
 	sm := sink.NewMetrics(reg)
 	opts := func(table string) sink.Options {
 		return sink.Options{
@@ -67,6 +71,9 @@ func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady fu
 	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
 	d.rules = sink.New(d.uploadRules, opts(cfg.Tables.Rules), logger, sm)
 	d.rules.SetKey(func(r rows.RuleRow) uint64 { return r.KeyHash(seed) })
+	d.states = sink.New(d.uploadStates, opts(cfg.Tables.State), logger, sm)
+	d.states.SetKey(func(r rows.AlertStateRow) uint64 { return maphash.String(seed, r.Fingerprint) })
+	d.notes = sink.New(d.uploadNotes, opts(cfg.Tables.Notifications), logger, sm)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prometheus_deephaven_bridge_deephaven_session_up",
@@ -126,7 +133,11 @@ func (d *deephavenSink) connect(ctx context.Context) error {
 		return err
 	}
 	d.client.Store(c)
-	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Rules: cfg.Tables.Rules, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
+	t := tables.New(c, tables.Names{
+		Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Rules: cfg.Tables.Rules,
+		State: cfg.Tables.State, Notifications: cfg.Tables.Notifications, Episodes: cfg.Tables.Episodes, Checkpoints: cfg.Tables.Checkpoints,
+	}, d.logger.With("component", "tables"))
+	t.SetWriter(d.writer)
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
 	t.SetUploadsInFlight(cfg.Deephaven.UploadsInFlight)
 	t.OnReady(func(ctx context.Context) error { return d.onReady(ctx, t) })
@@ -167,6 +178,39 @@ func (d *deephavenSink) uploadMetrics(ctx context.Context, rs []rows.MetricRow) 
 	return t.AddMetrics(ctx, rs)
 }
 
+func (d *deephavenSink) uploadStates(ctx context.Context, rs []rows.AlertStateRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddStates(ctx, rs)
+}
+
+func (d *deephavenSink) uploadNotes(ctx context.Context, rs []rows.NotificationRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddNotifications(ctx, rs)
+}
+
+// current returns the tables once they were prepared, else nil.
+func (d *deephavenSink) current() *tables.Tables { return d.tables.Load() }
+
+// batchers lists the sink's batchers with their names, for the lifecycle.
+func (d *deephavenSink) batchers() []namedRun {
+	return []namedRun{
+		{"alerts sink", d.alerts.Run}, {"metrics sink", d.metrics.Run}, {"rules sink", d.rules.Run},
+		{"alert state sink", d.states.Run}, {"notifications sink", d.notes.Run},
+	}
+}
+
+// namedRun is a batcher's Run under a name.
+type namedRun struct {
+	name string
+	run  func(ctx, drainCtx context.Context)
+}
+
 func (d *deephavenSink) uploadRules(ctx context.Context, rs []rows.RuleRow) error {
 	t := d.tables.Load()
 	if t == nil {
@@ -201,6 +245,20 @@ func (d *deephavenSink) ready() error {
 // forgets which alerts it wrote so repeats get through, and the poller
 // backfills what the metrics table lacks.
 func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
+	// Exports a crash left half done are settled first: the history's
+	// cursors, which bound every refill below, depend on them.
+	if err := b.keep.Recover(ctx, t); err != nil {
+		return err
+	}
+	alertsFrom, err := b.keep.Cursor(t.Names().Alerts)
+	if err != nil {
+		return err
+	}
+	b.alertsFloor.Store(alertsFrom.UnixNano())
+	metricsFrom, err := b.keep.Cursor(t.Names().Metrics)
+	if err != nil {
+		return err
+	}
 	held, err := t.HoldsCheckpoint(ctx, b.id)
 	if err != nil {
 		// When in doubt, restore: the key-backed alerts table absorbs a
@@ -221,7 +279,7 @@ func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
 	if err != nil {
 		b.logger.Warn("Cannot read where the metrics stopped; the time the bridge or Deephaven was down is not backfilled", "err", err)
 	} else {
-		b.poll.Resync(points)
+		b.poll.Resync(points, metricsFrom)
 	}
 	if !held {
 		host, _ := os.Hostname()

@@ -10,12 +10,14 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/amsync"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
 )
 
 // buildSources makes every source of cfg, each writing to its tables'
@@ -48,6 +50,12 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	// expression, found by rule discovery.
 	alertOpts.Resolver = b.rules
 	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
+	b.hook.SetNotificationLog(alerts.NewNotificationLog(b.dh.notes, time.Duration(cfg.Alerts.NotificationWindow)))
+
+	// Alertmanager's own view: silenced and inhibited alerts, and alerts
+	// missed while the bridge was down.
+	sync := amsync.New(promAPI, nil, b.dh.states, alertRows, b.apiRows, b.presentAlerts,
+		amsync.SettingsFromConfig(cfg), b.logger.With("component", "alertmanager-sync"), b.reg)
 
 	b.sources = []source.Source{
 		b.hook,
@@ -56,8 +64,37 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 		// land before, and the newest samples already in Deephaven tell it
 		// where to resume (onTablesReady; the gap since is backfilled).
 		afterReady(b.poll, b.dh.readyCh),
+		afterReady(sync, b.dh.readyCh),
+		afterReady(b.keep, b.dh.readyCh),
 	}
 	return nil
+}
+
+// apiRows maps alerts read from Alertmanager's API as the webhook maps a
+// notification's (all of them are firing: Alertmanager's API holds no
+// resolved alerts).
+func (b *bridge) apiRows(ctx context.Context, as []amsync.Alert, at time.Time) []rows.AlertRow {
+	out := make([]rows.AlertRow, 0, len(as))
+	for _, a := range as {
+		receiver := ""
+		if len(a.Receivers) > 0 {
+			receiver = a.Receivers[0].Name
+		}
+		out = append(out, b.hook.APIRows(ctx, []alerts.Alert{{
+			Status: alerts.StatusFiring, Labels: a.Labels, Annotations: a.Annotations,
+			StartsAt: a.StartsAt.UTC(), GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		}}, receiver, at)...)
+	}
+	return out
+}
+
+// presentAlerts reports which alert keys Deephaven's alerts table holds.
+func (b *bridge) presentAlerts(ctx context.Context, keys []rows.AlertKey) (map[rows.AlertKey]bool, error) {
+	t := b.dh.current()
+	if t == nil {
+		return nil, tables.ErrNotReady
+	}
+	return t.PresentAlerts(ctx, keys)
 }
 
 // afterReady delays a source's Run until ready is closed.

@@ -52,7 +52,46 @@ type Config struct {
 	// Alertmanager is the sync of Alertmanager's own view of the alerts.
 	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
 	Journal      JournalConfig      `yaml:"journal"`
-	Tables       TablesConfig       `yaml:"tables"`
+	// Retention bounds what the live tables hold; History keeps what
+	// leaves them.
+	Retention RetentionConfig `yaml:"retention"`
+	History   HistoryConfig   `yaml:"history"`
+	Tables    TablesConfig    `yaml:"tables"`
+}
+
+// RetentionConfig bounds the live tables: rows older than Live leave them
+// (into the history, when it is on), so Deephaven's memory does not grow
+// for ever.
+type RetentionConfig struct {
+	// Live is how much the live tables hold, by each table's time column.
+	// Default 24h; 0 keeps everything (Deephaven's memory then grows
+	// without bound).
+	Live model.Duration `yaml:"live"`
+	// Interval is how often rows are moved out. Default: live/24, at least
+	// 10s and at most 1h.
+	Interval model.Duration `yaml:"interval"`
+	// Writer names this bridge among the bridges writing into the same
+	// Deephaven tables; each needs its own. Default: the host name and the
+	// web listen port.
+	Writer string `yaml:"writer,omitempty"`
+}
+
+// EffectiveInterval returns Interval, or its default for Live.
+func (r RetentionConfig) EffectiveInterval() time.Duration {
+	if r.Interval > 0 {
+		return time.Duration(r.Interval)
+	}
+	return min(max(time.Duration(r.Live)/24, 10*time.Second), time.Hour)
+}
+
+// HistoryConfig is where rows that left the live tables are kept, as
+// Parquet files, one date-partitioned tree per table.
+type HistoryConfig struct {
+	// Dir holds the files. Default "data/history"; empty drops the rows
+	// that leave the live tables.
+	Dir string `yaml:"dir"`
+	// MaxAge bounds the history by date. Default 90 days; 0 keeps it all.
+	MaxAge model.Duration `yaml:"max_age"`
 }
 
 // DeephavenConfig says where and how to write rows.
@@ -218,6 +257,10 @@ type AlertsConfig struct {
 	DedupCacheSize int `yaml:"dedup_cache_size"`
 	// BearerTokenFile, when set, holds the token webhook requests must carry.
 	BearerTokenFile string `yaml:"bearer_token_file,omitempty"`
+	// NotificationWindow is how long a notification of an alert counts as
+	// the same one in prometheus_alert_notifications: an HA replica's
+	// copy, or a retry, within it is logged once. Default 1m.
+	NotificationWindow model.Duration `yaml:"notification_window"`
 }
 
 // RulesConfig is the discovery of Prometheus's alerting rules: each rule's
@@ -315,7 +358,10 @@ func defaults() Config {
 			MaxConcurrentRequests: 64,
 			RequestTimeout:        model.Duration(30 * time.Second),
 			DedupCacheSize:        100000,
+			NotificationWindow:    model.Duration(time.Minute),
 		},
+		Retention: RetentionConfig{Live: model.Duration(24 * time.Hour)},
+		History:   HistoryConfig{Dir: "data/history", MaxAge: model.Duration(90 * 24 * time.Hour)},
 		Journal: JournalConfig{
 			MaxBytes:     1 << 30,
 			MaxAge:       model.Duration(7 * 24 * time.Hour),
@@ -505,6 +551,7 @@ func (c *Config) resolvePaths(dir string) {
 		&c.Prometheus.BearerTokenFile,
 		&c.Alerts.BearerTokenFile,
 		&c.Journal.Dir,
+		&c.History.Dir,
 	} {
 		*p = joinDir(dir, *p)
 	}

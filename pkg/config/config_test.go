@@ -74,6 +74,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-rules-match.yml", `rules.match[1]: invalid selector "{severity=}": 1:11: parse error: unexpected "}" in label matching, expected string`},
 		{"bad-rules-empty-match.yml", "rules.match[0]: empty selector {} matches everything; leave match out instead"},
 		{"bad-alertmanager-url.yml", `alertmanager.urls[1]: "am:9093" is not an absolute http or https URL`},
+		{"bad-retention-live.yml", "retention.live: 5s: want 0 (keep everything) or at least 10s"},
+		{"bad-history-age.yml", "history.max_age: 1d is shorter than retention.live (2d): rows would be deleted as they leave the live tables"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -144,8 +146,11 @@ func minimalWant() *Config {
 			MaxConcurrentRequests: 64,
 			RequestTimeout:        dur("30s"),
 			DedupCacheSize:        100000,
+			NotificationWindow:    dur("1m"),
 		},
-		Journal: JournalConfig{MaxBytes: 1 << 30, MaxAge: dur("168h"), SegmentBytes: 16 << 20},
+		Journal:   JournalConfig{MaxBytes: 1 << 30, MaxAge: dur("168h"), SegmentBytes: 16 << 20},
+		Retention: RetentionConfig{Live: dur("24h")},
+		History:   HistoryConfig{Dir: "testdata/data/history", MaxAge: dur("2160h")},
 		Tables: TablesConfig{
 			Alerts:  "prometheus_alerts",
 			Metrics: "prometheus_metrics",
@@ -215,8 +220,11 @@ func TestLoadGood(t *testing.T) {
 			RequestTimeout:        dur("10s"),
 			DedupCacheSize:        50,
 			BearerTokenFile:       "/etc/bridge/webhook-token",
+			NotificationWindow:    dur("1m"),
 		},
-		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
+		Journal:   JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
+		Retention: RetentionConfig{Live: dur("24h")},
+		History:   HistoryConfig{Dir: "testdata/data/history", MaxAge: dur("2160h")},
 		Tables: TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", State: "prometheus_alert_state",
 			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints"},
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
@@ -313,7 +321,9 @@ func TestNullSectionsKeepDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := minimalWant(); !reflect.DeepEqual(got, want) {
+	want := minimalWant()
+	want.History.Dir = "data/history" // Parse leaves it relative
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
 }
@@ -376,8 +386,10 @@ func TestExampleConfig(t *testing.T) {
 	}
 	// Everything else is the defaults.
 	cfg.Queries = nil
-	if want := minimalWant(); !reflect.DeepEqual(cfg, want) {
-		t.Errorf("got %s\nwant %s", cfg, want)
+	def := minimalWant()
+	def.History.Dir = "../../data/history" // next to bridge.yml
+	if !reflect.DeepEqual(cfg, def) {
+		t.Errorf("got %s\nwant %s", cfg, def)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -143,6 +144,22 @@ func (c *Config) validate(file string) error {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			v.errorf(am.field("urls").index(i), "%q is not an absolute http or https URL", u)
 		}
+	}
+
+	ret := keyPath("retention")
+	if c.Retention.Live < 0 || (c.Retention.Live > 0 && time.Duration(c.Retention.Live) < 10*time.Second) {
+		v.errorf(ret.field("live"), "%s: want 0 (keep everything) or at least 10s", c.Retention.Live)
+	}
+	if c.Retention.Interval < 0 {
+		v.errorf(ret.field("interval"), "%s is negative", c.Retention.Interval)
+	}
+	if c.History.MaxAge < 0 {
+		v.errorf(keyPath("history").field("max_age"), "%s is negative", c.History.MaxAge)
+	} else if c.History.MaxAge > 0 && c.History.MaxAge < c.Retention.Live {
+		v.errorf(keyPath("history").field("max_age"), "%s is shorter than retention.live (%s): rows would be deleted as they leave the live tables", c.History.MaxAge, c.Retention.Live)
+	}
+	if c.Alerts.NotificationWindow < 0 {
+		v.errorf(keyPath("alerts").field("notification_window"), "%s is negative", c.Alerts.NotificationWindow)
 	}
 
 	if c.Journal.Dir != "" {

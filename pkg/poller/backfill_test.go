@@ -715,7 +715,7 @@ func TestResyncRewindsAndBackfills(t *testing.T) {
 		t.Fatalf("range queries before the resync: %+v", rs)
 	}
 	held := ticks(2, fast)
-	h.p.Resync(map[string]time.Time{"q": held.Time()})
+	h.p.Resync(map[string]time.Time{"q": held.Time()}, time.Time{})
 	if got := h.p.LastWritten("q"); !got.Equal(held.Time()) {
 		t.Errorf("LastWritten after Resync = %v, want %v", got, held.Time())
 	}

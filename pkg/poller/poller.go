@@ -435,8 +435,11 @@ func (p *Poller) SetResumePoints(points map[string]time.Time) {
 // forward like SetResumePoints, or back, and then the query's next poll
 // backfills from there (with WithBackfill), and a write that was in flight
 // does not move LastWritten past the rewind. Without backfill only the
-// forward moves apply. Safe for concurrent use, before or during Run.
-func (p *Poller) Resync(held map[string]time.Time) {
+// forward moves apply. A query that holds nothing is never backfilled from
+// before notBefore (zero: no bound): older samples are in the history
+// already (pkg/retention), and writing them again would double them. Safe
+// for concurrent use, before or during Run.
+func (p *Poller) Resync(held map[string]time.Time, notBefore time.Time) {
 	p.mu.Lock()
 	names := make([]string, 0, len(p.desired))
 	for name := range p.desired {
@@ -444,6 +447,11 @@ func (p *Poller) Resync(held map[string]time.Time) {
 	}
 	p.mu.Unlock()
 	floor := p.now().Add(-p.backfillMax).UTC()
+	if nb := notBefore.Add(-time.Nanosecond); !notBefore.IsZero() && nb.After(floor) {
+		// LastWritten means "written up to and including": a sample at
+		// notBefore itself was not in the history and must come back.
+		floor = nb.UTC()
+	}
 	p.lwMu.Lock()
 	defer p.lwMu.Unlock()
 	// Queries that are not polled yet (a rule discovered later) start

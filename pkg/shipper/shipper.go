@@ -207,6 +207,24 @@ func (s *Shipper) Pending() uint64 {
 	return st.LastSeq - st.Delivered
 }
 
+// OldestPending returns when the oldest undelivered record was journaled;
+// false when everything is delivered. Retention waits for such records
+// before it moves the live window past them.
+func (s *Shipper) OldestPending() (time.Time, bool, error) {
+	var at time.Time
+	found := false
+	err := s.j.Replay(s.j.Delivered()+1, func(_ uint64, appended time.Time, _ []byte) error {
+		at, found = appended, true
+		return errStopReplay
+	})
+	if err != nil && !errors.Is(err, errStopReplay) {
+		return time.Time{}, false, fmt.Errorf("shipper: read the oldest undelivered record: %w", err)
+	}
+	return at, found, nil
+}
+
+var errStopReplay = errors.New("stop")
+
 // Run delivers journaled rows until ctx ends.
 func (s *Shipper) Run(ctx context.Context) {
 	var backoff time.Duration

@@ -330,3 +330,30 @@ func TestPipelinedDeliveryMarksOnlyTheDeliveredPrefix(t *testing.T) {
 		t.Fatalf("%d rows, watermark %d; want 40 and 40", f.size(), j.Delivered())
 	}
 }
+
+// Retention asks how old the oldest undelivered record is, so that it does
+// not move the live window past rows still on their way.
+func TestOldestPending(t *testing.T) {
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}, down: true}
+	s, _, stop := setup(t, t.TempDir(), f)
+	defer stop()
+	if _, ok, err := s.OldestPending(); ok || err != nil {
+		t.Fatalf("empty journal: pending %v, err %v", ok, err)
+	}
+	before := time.Now()
+	for i := 0; i < 3; i++ {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	at, ok, err := s.OldestPending()
+	if err != nil || !ok || at.Before(before) || at.After(before.Add(time.Second)) {
+		t.Fatalf("oldest pending at %v (%v, %v), written just after %v", at, ok, err, before)
+	}
+	f.set(false)
+	waitFor(t, "delivery", func() bool { return s.Pending() == 0 })
+	if _, ok, _ := s.OldestPending(); ok {
+		t.Fatal("pending after everything was delivered")
+	}
+}

@@ -135,10 +135,10 @@ func (t *Tables) usedChunks(ctx context.Context, tb *deephaven.Table) (map[int64
 	return used, err
 }
 
-// Holds reports whether the live table still holds any of the rows in rec
+// Holds reports whether the live table still holds any of the rows in recs
 // (same key and time): whether a delete that an export was waiting for
-// happened. rec must have the table's columns.
-func (t *Tables) Holds(ctx context.Context, in Input, rec arrow.RecordBatch) (bool, error) {
+// happened. recs must have the table's columns.
+func (t *Tables) Holds(ctx context.Context, in Input, recs ...arrow.RecordBatch) (bool, error) {
 	t.gate.RLock()
 	defer t.gate.RUnlock()
 	it := t.input[in].Load()
@@ -146,7 +146,10 @@ func (t *Tables) Holds(ctx context.Context, in Input, rec arrow.RecordBatch) (bo
 		return false, ErrNotReady
 	}
 	spec := specOf(in)
-	probe, err := t.client.Import(ctx, rec.Schema(), rec)
+	if len(recs) == 0 {
+		return false, nil
+	}
+	probe, err := t.client.Import(ctx, recs[0].Schema(), recs...)
 	if err != nil {
 		return false, fmt.Errorf("tables: upload probe rows for %s: %w", it.Name(), err)
 	}

@@ -435,3 +435,62 @@ func (t *Tables) repairing(ctx context.Context, err error) error {
 func Retryable(err error) bool {
 	return errors.Is(err, ErrNotReady) || deephaven.Retryable(err) || deephaven.IsNotFound(err)
 }
+
+// PresentAlerts reports which of keys the alerts table holds. The keys go
+// to the server as a table and are matched there (a where-in), so no
+// filter text is built from their values.
+func (t *Tables) PresentAlerts(ctx context.Context, keys []rows.AlertKey) (map[rows.AlertKey]bool, error) {
+	out := map[rows.AlertKey]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	it := t.input[Alerts].Load()
+	if it == nil || !t.ready.Load() {
+		return nil, ErrNotReady
+	}
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "Fingerprint", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "Status", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "PrometheusDateTime", Type: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(t.mem, sc)
+	defer b.Release()
+	for _, k := range keys {
+		b.Field(0).(*array.StringBuilder).Append(k.Fingerprint)
+		b.Field(1).(*array.StringBuilder).Append(k.Status)
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(k.PrometheusDateTime))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	probe, err := t.client.Import(ctx, sc, rec)
+	if err != nil {
+		return nil, fmt.Errorf("tables: upload alert keys: %w", err)
+	}
+	defer probe.Release(context.WithoutCancel(ctx))
+	found, err := t.client.WhereIn(ctx, it.Table(), probe, false, rows.AlertKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("tables: look up alert keys: %w", err)
+	}
+	defer found.Release(context.WithoutCancel(ctx))
+	view, err := found.View(ctx, rows.AlertKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("tables: look up alert keys: %w", err)
+	}
+	defer view.Release(context.WithoutCancel(ctx))
+	err = t.client.Read(ctx, view, func(_ *arrow.Schema, rec arrow.RecordBatch) error {
+		if rec == nil {
+			return nil
+		}
+		fp, ok1 := rec.Column(0).(*array.String)
+		st, ok2 := rec.Column(1).(*array.String)
+		at, ok3 := rec.Column(2).(*array.Timestamp)
+		if !ok1 || !ok2 || !ok3 {
+			return fmt.Errorf("tables: %s has unexpected key column types", t.names.Alerts)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			out[rows.AlertKey{Fingerprint: fp.Value(i), Status: st.Value(i), PrometheusDateTime: int64(at.Value(i))}] = true
+		}
+		return nil
+	})
+	return out, err
+}

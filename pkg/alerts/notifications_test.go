@@ -1,0 +1,62 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
+)
+
+// The hand count of the episodes test, at the log: a firing notification,
+// its HA duplicate and a retry within the window count once, a repeat
+// after it counts again, a failed write is retried.
+func TestNotificationLogWindow(t *testing.T) {
+	var got []rows.NotificationRow
+	fail := false
+	w := sink.WriterFunc[rows.NotificationRow](func(_ context.Context, rs []rows.NotificationRow) error {
+		if fail {
+			return errors.New("down")
+		}
+		got = append(got, rs...)
+		return nil
+	})
+	l := NewNotificationLog(w, time.Minute)
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	alert := func(status string) []rows.AlertRow {
+		return []rows.AlertRow{{Fingerprint: "fa", StartsAt: t0, Status: status, Receiver: "team", AlertName: "Disk", Source: rows.SourceAlertmanager}}
+	}
+	ctx := context.Background()
+	steps := []struct {
+		status string
+		at     time.Duration
+		fail   bool
+		want   int
+	}{
+		{"firing", 0, false, 1},                            // fires
+		{"firing", 15 * time.Second, false, 1},             // the HA replica's copy
+		{"firing", 4 * time.Hour, true, 1},                 // a repeat whose write fails...
+		{"firing", 4*time.Hour + time.Second, false, 2},    // ...and its retry
+		{"firing", 4*time.Hour + 20*time.Second, false, 2}, // the HA copy of the repeat
+		{"resolved", 5 * time.Hour, false, 3},              // resolves
+	}
+	for i, s := range steps {
+		fail = s.fail
+		err := l.Record(ctx, alert(s.status), t0.Add(s.at))
+		if (err != nil) != s.fail {
+			t.Fatalf("step %d: err %v", i, err)
+		}
+		if len(got) != s.want {
+			t.Fatalf("step %d: %d notifications logged, want %d", i, len(got), s.want)
+		}
+	}
+	// Two alerts of one request are two notifications; the same alert twice
+	// in one request is one.
+	two := append(alert("firing"), rows.AlertRow{Fingerprint: "fb", StartsAt: t0, Status: "firing", Receiver: "team"})
+	two = append(two, two[1])
+	if err := l.Record(ctx, two, t0.Add(9*time.Hour)); err != nil || len(got) != 5 {
+		t.Fatalf("request with two alerts: %d logged, err %v", len(got), err)
+	}
+}
