@@ -91,7 +91,7 @@ func TestSyncMergesReplicasAndFillsHoles(t *testing.T) {
 		alert("01", "active", old, now.Add(-5*time.Second)),
 		alert("02", "suppressed", recent, now.Add(-5*time.Second), "silence-1"),
 		alert("03", "active", recent, now.Add(-5*time.Second)), // young: its webhook may be on its way
-		alert("04", "active", old, now.Add(-5*time.Second)),   // came by webhook
+		alert("04", "active", old, now.Add(-5*time.Second)),    // came by webhook
 	)
 	// Replica b has a newer view of 01: it is silenced now.
 	b.set(false, alert("01", "suppressed", old, now.Add(-time.Second), "silence-2"))

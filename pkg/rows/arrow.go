@@ -107,7 +107,7 @@ func appendPlaces(b *array.RecordBuilder, i int, p Places) {
 	for range p.Slots {
 		w.Append(p.Writer)
 	}
-	b.Field(i + 1).(*array.Int64Builder).AppendValues(p.Slots, nil)
+	b.Field(i+1).(*array.Int64Builder).AppendValues(p.Slots, nil)
 }
 
 // MetricRecord converts metric rows into one Arrow record batch with

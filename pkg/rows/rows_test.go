@@ -92,7 +92,9 @@ func TestRecordsMatchSpecs(t *testing.T) {
 		{"rules", RulesTable, func() arrow.RecordBatch { return RuleRecord(mem, []RuleRow{{Present: true}}) }},
 		{"checkpoints", CheckpointsTable, func() arrow.RecordBatch { return CheckpointRecord(mem, []CheckpointRow{{}}) }},
 		{"state", StateTable, func() arrow.RecordBatch { return StateRecord(mem, []AlertStateRow{{}}) }},
-		{"notifications", NotificationsTable, func() arrow.RecordBatch { return NotificationRecord(mem, []NotificationRow{{}}, Places{Slots: []int64{0}}) }},
+		{"notifications", NotificationsTable, func() arrow.RecordBatch {
+			return NotificationRecord(mem, []NotificationRow{{}}, Places{Slots: []int64{0}})
+		}},
 	} {
 		rec := tc.rec()
 		if !rec.Schema().Equal(tc.spec.Schema()) || rec.NumRows() != 1 {
