@@ -64,12 +64,16 @@ func configuredTarget(labels map[string]string, opts Options) rows.JoinTarget {
 }
 
 func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts Options) rows.AlertRow {
+	// Times are kept to the millisecond: Alertmanager's API reports them
+	// so (its webhook to the nanosecond), and the same alert read from
+	// both must be the same row.
+	startsAt, endsAt := a.StartsAt.Truncate(time.Millisecond), a.EndsAt.Truncate(time.Millisecond)
 	// The time of the event the row records: when it began firing, or when
 	// it resolved. It is part of the row's key, so a resolved alert gets a
 	// row of its own next to the firing one.
-	at := a.StartsAt
+	at := startsAt
 	if a.Status == StatusResolved {
-		at = a.EndsAt
+		at = endsAt
 	}
 	// An alert labelled with a configured query's name joins that query;
 	// otherwise its rule's value expression does, when the Resolver knows
@@ -96,8 +100,8 @@ func (a *Alert) row(ctx context.Context, m *Message, receivedAt time.Time, opts 
 		AlertName:           a.Labels["alertname"],
 		Severity:            a.Labels[opts.SeverityLabel],
 		Fingerprint:         a.Fingerprint,
-		StartsAt:            a.StartsAt.UTC(),
-		EndsAt:              a.EndsAt.UTC(),
+		StartsAt:            startsAt.UTC(),
+		EndsAt:              endsAt.UTC(),
 		Labels:              LabelsText(a.Labels),
 		Annotations:         LabelsText(a.Annotations),
 		GeneratorURL:        a.GeneratorURL,

@@ -137,6 +137,11 @@ func TestRowKeys(t *testing.T) {
 
 func checkRow(t *testing.T, got, want rows.AlertRow) {
 	t.Helper()
+	// Alert event times are kept to the millisecond (as Alertmanager's
+	// API reports them); the wants are written as the senders sent them.
+	want.PrometheusDateTime = want.PrometheusDateTime.Truncate(time.Millisecond)
+	want.StartsAt = want.StartsAt.Truncate(time.Millisecond)
+	want.EndsAt = want.EndsAt.Truncate(time.Millisecond)
 	for _, tm := range []struct {
 		name      string
 		got, want time.Time

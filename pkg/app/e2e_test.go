@@ -51,6 +51,7 @@ type bridgeSetup struct {
 	ReadyAuth  [2]string         // basic auth user and password for the readiness check
 	Env        map[string]string // environment overrides seen by the bridge
 	Logs       io.Writer         // receives the bridge's logs too
+	History    string            // history.dir (default: next to the config file)
 }
 
 func freeAddr(t *testing.T) string {
@@ -65,6 +66,9 @@ func writeConfig(t *testing.T, path string, s bridgeSetup, tables [3]string) {
 	if s.Backfill == "" {
 		s.Backfill = "0s"
 	}
+	if s.History == "" {
+		s.History = filepath.Join(filepath.Dir(path), "history")
+	}
 	cfg := fmt.Sprintf(`deephaven:
   address: %s
   batch_max_delay: 20ms
@@ -74,8 +78,9 @@ prometheus:
   backfill_max: %s
 queries:
 %s
-tables: {alerts: %s, metrics: %s, joined: %s, rules: %s_rules}
-%s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], tables[0], s.Extra)
+tables: {alerts: %[5]s, metrics: %[6]s, joined: %[7]s, rules: %[5]s_rules, state: %[5]s_state, notifications: %[5]s_notes, episodes: %[5]s_episodes}
+history: {dir: %[9]s}
+%[8]s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], s.Extra, s.History)
 	if s.Queries == "" {
 		cfg = strings.Replace(cfg, "queries:\n\n", "queries: []\n", 1)
 	}
@@ -235,6 +240,8 @@ func readTable(t *testing.T, c *deephaven.Client, name string) []map[string]any 
 				case *array.String:
 					row[f.Name] = a.Value(i)
 				case *array.Float64:
+					row[f.Name] = a.Value(i)
+				case *array.Int64:
 					row[f.Name] = a.Value(i)
 				case *array.Timestamp:
 					row[f.Name] = time.Unix(0, int64(a.Value(i))).UTC()
