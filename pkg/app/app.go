@@ -134,6 +134,7 @@ type bridge struct {
 	keep        *retention.Keeper
 	history     *history.Store // nil without retention or history.dir
 	alertsFloor atomic.Int64
+	notesFloor  atomic.Int64 // the same for the notification log
 
 	reloadOK, reloadTime prometheus.Gauge
 }
@@ -177,6 +178,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if b.journal != nil {
 		b.ship = shipper.New(b.journal, b.deliverJournaled, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
+		b.ship.SetNotifications(b.deliverJournaledNotes, b.dh.notes.Write)
 		st := b.journal.Stats()
 		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
 	}

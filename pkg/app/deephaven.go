@@ -255,6 +255,11 @@ func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
 		return err
 	}
 	b.alertsFloor.Store(alertsFrom.UnixNano())
+	notesFrom, err := b.keep.Cursor(t.Names().Notifications)
+	if err != nil {
+		return err
+	}
+	b.notesFloor.Store(notesFrom.UnixNano())
 	metricsFrom, err := b.keep.Cursor(t.Names().Metrics)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -223,6 +224,13 @@ func readTable(t *testing.T, c *deephaven.Client, name string) []map[string]any 
 		t.Fatalf("read %s: %v", name, err)
 	}
 	defer tab.Release()
+	return arrowRows(tab)
+}
+
+// arrowRows turns an Arrow table into rows by column name: strings,
+// doubles and longs as themselves, times as UTC time.Time, nulls as nil,
+// anything else as its text.
+func arrowRows(tab arrow.Table) []map[string]any {
 	tr := array.NewTableReader(tab, 0)
 	defer tr.Release()
 	var out []map[string]any

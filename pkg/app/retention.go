@@ -35,13 +35,13 @@ func (b *bridge) buildRetention(cfg *config.Config) error {
 	return nil
 }
 
-// holdRetention keeps the alerts table's live window from moving past
+// holdRetention keeps the alerts and notification tables' live window from moving past
 // journaled rows not yet delivered: they would go into the live table after
 // their time had left it, and then be taken for rows already in the
 // history. The margin covers the time between a row's receipt and its
 // append to the journal.
 func (b *bridge) holdRetention(in tables.Input) bool {
-	if in != tables.Alerts || b.ship == nil {
+	if (in != tables.Alerts && in != tables.Notifications) || b.ship == nil {
 		return false
 	}
 	at, pending, err := b.ship.OldestPending()
@@ -70,6 +70,25 @@ func (b *bridge) deliverJournaled(ctx context.Context, rs []rows.AlertRow) error
 		rs = kept
 	}
 	return b.dh.alerts.Write(ctx, rs)
+}
+
+// deliverJournaledNotes does for journaled notifications what
+// deliverJournaled does for alert rows.
+func (b *bridge) deliverJournaledNotes(ctx context.Context, rs []rows.NotificationRow) error {
+	floor := b.notesFloor.Load()
+	if floor > 0 {
+		kept := make([]rows.NotificationRow, 0, len(rs))
+		for _, r := range rs {
+			if r.ReceivedAt.UnixNano() >= floor {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			return nil
+		}
+		rs = kept
+	}
+	return b.dh.notes.Write(ctx, rs)
 }
 
 // writerName is retention.writer, or the host name and the web listen

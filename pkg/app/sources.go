@@ -50,7 +50,13 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	// expression, found by rule discovery.
 	alertOpts.Resolver = b.rules
 	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
-	b.hook.SetNotificationLog(alerts.NewNotificationLog(b.dh.notes, time.Duration(cfg.Alerts.NotificationWindow)))
+	// Notifications are journaled with the alerts when the journal is on,
+	// so that a request is acknowledged while Deephaven is down.
+	var notes sink.Writer[rows.NotificationRow] = b.dh.notes
+	if b.ship != nil {
+		notes = b.ship.Notes()
+	}
+	b.hook.SetNotificationLog(alerts.NewNotificationLog(notes, time.Duration(cfg.Alerts.NotificationWindow)))
 
 	// Alertmanager's own view: silenced and inhibited alerts, and alerts
 	// missed while the bridge was down.

@@ -58,6 +58,26 @@ import (
 // Deliver writes rows to Deephaven and returns nil once they are there.
 type Deliver func(ctx context.Context, rs []rows.AlertRow) error
 
+// DeliverNotes writes notification rows to Deephaven and returns nil once
+// they are there.
+type DeliverNotes func(ctx context.Context, rs []rows.NotificationRow) error
+
+// record is one journal record: an alert row, or a notification (then
+// Notification is set and the alert row is empty). Records written before
+// notifications were journaled decode as alert rows.
+type record struct {
+	rows.AlertRow
+	Notification *rows.NotificationRow `json:",omitempty"`
+}
+
+// batch is what one delivery carries.
+type batch struct {
+	alerts []rows.AlertRow
+	notes  []rows.NotificationRow
+}
+
+func (b *batch) len() int { return len(b.alerts) + len(b.notes) }
+
 // Options tune a Shipper.
 type Options struct {
 	MaxRows    int           // most rows per delivery (default 10000)
@@ -82,6 +102,9 @@ type Shipper struct {
 	j       *journal.Journal
 	deliver Deliver
 	direct  Deliver // used when the journal is full: synchronous delivery or 503
+	// deliverNotes and directNotes do the same for notifications; nil
+	// until SetNotifications.
+	deliverNotes, directNotes DeliverNotes
 	opts    Options
 	logger  *slog.Logger
 
@@ -150,13 +173,46 @@ func (s *Shipper) Write(ctx context.Context, rs []rows.AlertRow) error {
 		recs[i] = b
 	}
 	_, err := s.j.Append(ctx, recs)
+	return s.appended(ctx, err, len(rs), func(ctx context.Context) error { return s.direct(ctx, rs) })
+}
+
+// SetNotifications makes the shipper journal and deliver notification rows
+// too (see Notes). Call it before Run.
+func (s *Shipper) SetNotifications(deliver, direct DeliverNotes) {
+	s.deliverNotes, s.directNotes = deliver, direct
+}
+
+// Notes is the notification log's sink.Writer when the journal is on:
+// Write returns once the rows are fsynced in the journal, like alert rows.
+func (s *Shipper) Notes() NotesWriter { return NotesWriter{s} }
+
+// NotesWriter journals notification rows; see Shipper.Notes.
+type NotesWriter struct{ s *Shipper }
+
+// Write journals notification rows.
+func (w NotesWriter) Write(ctx context.Context, rs []rows.NotificationRow) error {
+	s := w.s
+	recs := make([][]byte, len(rs))
+	for i := range rs {
+		b, err := json.Marshal(&record{Notification: &rs[i]})
+		if err != nil {
+			return fmt.Errorf("shipper: encode notification row: %w", err)
+		}
+		recs[i] = b
+	}
+	_, err := s.j.Append(ctx, recs)
+	return s.appended(ctx, err, len(rs), func(ctx context.Context) error { return s.directNotes(ctx, rs) })
+}
+
+// appended finishes a Write: on a full journal it delivers directly.
+func (s *Shipper) appended(ctx context.Context, err error, n int, direct func(context.Context) error) error {
 	switch {
 	case err == nil:
 		s.poke()
 		return nil
 	case errors.Is(err, journal.ErrFull):
-		s.logger.Warn("Alert journal is full; writing to Deephaven directly", "rows", len(rs))
-		if derr := s.direct(ctx, rs); derr != nil {
+		s.logger.Warn("Alert journal is full; writing to Deephaven directly", "rows", n)
+		if derr := direct(ctx); derr != nil {
 			return fmt.Errorf("shipper: journal full and Deephaven write failed: %w", derr)
 		}
 		return nil
@@ -364,12 +420,12 @@ func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
 		}
 		moved = true
 		from = last + 1
-		sh := &shipment{last: last, rows: len(batch), done: make(chan error, 1)}
+		sh := &shipment{last: last, rows: batch.len(), done: make(chan error, 1)}
 		queue = append(queue, sh)
-		if len(batch) == 0 {
+		if batch.len() == 0 {
 			sh.done <- nil // nothing decodable in it: only the watermark moves
 		} else {
-			go func() { sh.done <- s.deliver(ctx, batch) }()
+			go func() { sh.done <- s.deliverBatch(ctx, batch) }()
 		}
 		settle(false)
 	}
@@ -396,28 +452,43 @@ func (s *Shipper) mark(epoch, last uint64) error {
 	return nil
 }
 
+// deliverBatch delivers the alert rows and the notifications of a batch.
+func (s *Shipper) deliverBatch(ctx context.Context, b batch) error {
+	if len(b.alerts) > 0 {
+		if err := s.deliver(ctx, b.alerts); err != nil {
+			return err
+		}
+	}
+	if len(b.notes) > 0 && s.deliverNotes != nil {
+		return s.deliverNotes(ctx, b.notes)
+	}
+	return nil
+}
+
 // read returns the next batch of records from seq from on and the seq of
 // its last record (0 when there is none).
-func (s *Shipper) read(from uint64) ([]rows.AlertRow, uint64, error) {
-	var batch []rows.AlertRow
+func (s *Shipper) read(from uint64) (batch, uint64, error) {
+	var b batch
 	var last uint64
-	err := s.j.Replay(from, func(seq uint64, _ time.Time, rec []byte) error {
-		var r rows.AlertRow
-		if err := json.Unmarshal(rec, &r); err != nil {
+	err := s.j.Replay(from, func(seq uint64, _ time.Time, data []byte) error {
+		var r record
+		if err := json.Unmarshal(data, &r); err != nil {
 			// A record that passed its checksum but does not decode was
 			// written by another version; skip it rather than block.
 			s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)
+		} else if r.Notification != nil {
+			b.notes = append(b.notes, *r.Notification)
 		} else {
-			batch = append(batch, r)
+			b.alerts = append(b.alerts, r.AlertRow)
 		}
 		last = seq
-		if len(batch) >= s.opts.MaxRows {
+		if b.len() >= s.opts.MaxRows {
 			return errBatchFull
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errBatchFull) {
-		return nil, 0, fmt.Errorf("shipper: read journal: %w", err)
+		return batch{}, 0, fmt.Errorf("shipper: read journal: %w", err)
 	}
-	return batch, last, nil
+	return b, last, nil
 }

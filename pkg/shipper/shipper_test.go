@@ -357,3 +357,57 @@ func TestOldestPending(t *testing.T) {
 		t.Fatal("pending after everything was delivered")
 	}
 }
+
+// Notifications are journaled like alert rows: acknowledged while
+// Deephaven is down, delivered when it is back, in the same order.
+func TestNotificationsJournaled(t *testing.T) {
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}, down: true}
+	var (
+		mu    sync.Mutex
+		notes []rows.NotificationRow
+	)
+	deliverNotes := func(ctx context.Context, rs []rows.NotificationRow) error {
+		f.mu.Lock()
+		down := f.down
+		f.mu.Unlock()
+		if down {
+			return errors.New("deephaven unavailable")
+		}
+		mu.Lock()
+		notes = append(notes, rs...)
+		mu.Unlock()
+		return nil
+	}
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	s := New(j, f.add, f.add, Options{MaxRows: 7, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, nil, nil)
+	s.SetNotifications(deliverNotes, deliverNotes)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 10; i++ {
+		r := row(i)
+		if err := s.Write(ctx, []rows.AlertRow{r}); err != nil {
+			t.Fatal(err)
+		}
+		n := rows.NotificationRow{Fingerprint: r.Fingerprint, StartsAt: r.StartsAt, Status: "firing", ReceivedAt: r.StartsAt, Receiver: "x"}
+		if err := s.Notes().Write(ctx, []rows.NotificationRow{n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.set(false)
+	waitFor(t, "rows and notifications delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return f.size() == 10 && len(notes) == 10 && s.Pending() == 0
+	})
+	for i, n := range notes {
+		if n.Fingerprint != row(i).Fingerprint || n.Receiver != "x" {
+			t.Fatalf("notification %d = %+v", i, n)
+		}
+	}
+}

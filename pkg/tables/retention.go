@@ -138,11 +138,13 @@ func (t *Tables) usedChunks(ctx context.Context, tb *deephaven.Table) (map[int64
 // Holds reports whether the live table still holds any of the rows in recs
 // (same key and time): whether a delete that an export was waiting for
 // happened. recs must have the table's columns.
+//
+// It may be called from OnReady (it takes no lock and does not wait for the
+// tables to be ready), so that exports a crash left are settled before
+// rows flow.
 func (t *Tables) Holds(ctx context.Context, in Input, recs ...arrow.RecordBatch) (bool, error) {
-	t.gate.RLock()
-	defer t.gate.RUnlock()
 	it := t.input[in].Load()
-	if it == nil || !t.ready.Load() {
+	if it == nil {
 		return false, ErrNotReady
 	}
 	spec := specOf(in)
