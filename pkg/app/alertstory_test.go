@@ -176,7 +176,7 @@ func TestEpisodesMatchAHandCount(t *testing.T) {
 		return out
 	}
 	send("firing", start1, time.Time{}, "http://am-a:9093") // 1: fires
-	time.Sleep(4 * time.Second)                              // past the window
+	time.Sleep(4 * time.Second)                             // past the window
 	send("firing", start1, time.Time{}, "http://am-a:9093") // 2: repeat
 	send("firing", start1, time.Time{}, "http://am-b:9093") // the HA replica's copy: not counted
 	eventually(t, 30*time.Second, func() string {

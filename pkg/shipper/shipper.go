@@ -105,8 +105,8 @@ type Shipper struct {
 	// deliverNotes and directNotes do the same for notifications; nil
 	// until SetNotifications.
 	deliverNotes, directNotes DeliverNotes
-	opts    Options
-	logger  *slog.Logger
+	opts                      Options
+	logger                    *slog.Logger
 
 	wake chan struct{}
 
