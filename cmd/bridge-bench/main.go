@@ -66,6 +66,10 @@ type options struct {
 	only         string
 	conns, per   string
 	inFlight     int
+	deephavenPid int
+	soak         time.Duration
+	soakRate     int
+	soakLive     time.Duration
 }
 
 func main() {
@@ -82,7 +86,15 @@ func main() {
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
+	flag.IntVar(&o.deephavenPid, "deephaven-pid", 0, "process ID of the --deephaven server, for its heap (jcmd) in --soak")
+	flag.DurationVar(&o.soak, "soak", 0, "instead of the benchmark, write metric rows at --soak-rate for this long with retention and history on, printing Deephaven's heap")
+	flag.IntVar(&o.soakRate, "soak-rate", 5000, "metric rows/s of --soak")
+	flag.DurationVar(&o.soakLive, "soak-live", 5*time.Minute, "retention.live of --soak")
 	flag.Parse()
+	run := run
+	if o.soak > 0 {
+		run = soakMain
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-bench:", err)
 		os.Exit(1)

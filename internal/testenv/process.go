@@ -51,6 +51,17 @@ type Process struct {
 	logOffset int64
 }
 
+// Pid returns the process ID of the server's current run, 0 when it is not
+// running (for tools such as jcmd).
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil || !p.running() {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Addr returns the server's host:port on 127.0.0.1.
 func (p *Process) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
 
