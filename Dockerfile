@@ -28,12 +28,16 @@ RUN CGO_ENABLED=0 go build -trimpath \
         -X github.com/prometheus/common/version.Branch=${BRANCH} \
         -X github.com/prometheus/common/version.BuildUser=docker \
         -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" \
-      -o /out/prometheus-deephaven-bridge ./cmd/prometheus-deephaven-bridge
+      -o /out/prometheus-deephaven-bridge ./cmd/prometheus-deephaven-bridge \
+ && mkdir -p /out/var/history
 
 # No shell, no package manager, CA certificates for TLS to Deephaven or
 # Prometheus, and the nonroot user (65532).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/prometheus-deephaven-bridge /bin/prometheus-deephaven-bridge
+# The history directory, owned by nonroot so that a volume mounted there
+# starts writable.
+COPY --from=build --chown=65532:65532 /out/var/history /var/lib/prometheus-deephaven-bridge/history
 USER nonroot:nonroot
 EXPOSE 5000
 ENTRYPOINT ["/bin/prometheus-deephaven-bridge"]

@@ -270,6 +270,7 @@ deephaven_ready() {
 # start while it does. The bridge needs both Deephaven and Prometheus;
 # Alertmanager retries webhooks until the bridge is there.
 : >"$logs/deephaven.log"
+PROMETHEUS_BRIDGE_HISTORY_DIR="$run_dir/history" \
 start deephaven .venv/bin/python -u scripts/run_deephaven.py \
   --host 127.0.0.1 --port "$DEEPHAVEN_PORT" --heap "$DEEPHAVEN_HEAP" \
   --app-dir app.d --data-dir "$run_dir/deephaven"
@@ -290,6 +291,7 @@ wait_ready deephaven 300 deephaven_ready
 
 BRIDGE_DEEPHAVEN_ADDRESS="127.0.0.1:$DEEPHAVEN_PORT" \
 BRIDGE_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT" \
+BRIDGE_HISTORY_DIR="$run_dir/history" \
   start bridge "$run_dir/bin/prometheus-deephaven-bridge" \
   --config.file="$root/bridge.yml" \
   --web.listen-address="127.0.0.1:$BRIDGE_PORT"

@@ -70,6 +70,7 @@ type options struct {
 	soak         time.Duration
 	soakRate     int
 	soakLive     time.Duration
+	keys         int
 }
 
 func main() {
@@ -90,9 +91,10 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the benchmark, write metric rows at --soak-rate for this long with retention and history on, printing Deephaven's heap")
 	flag.IntVar(&o.soakRate, "soak-rate", 5000, "metric rows/s of --soak")
 	flag.DurationVar(&o.soakLive, "soak-live", 5*time.Minute, "retention.live of --soak")
+	flag.IntVar(&o.keys, "retention-keys", 0, "instead of the benchmark, push this many 100,000-row batches through a 500,000-row window keyed by content and by slot, printing Deephaven's heap")
 	flag.Parse()
 	run := run
-	if o.soak > 0 {
+	if o.soak > 0 || o.keys > 0 {
 		run = soakMain
 	}
 	if err := run(o); err != nil {

@@ -181,7 +181,8 @@ func heapUsedMiB(pid int) (float64, error) {
 	return kib / 1024, nil
 }
 
-// soakMain runs a soak from the command line.
+// soakMain runs a soak (or the retention keys measurement) from the
+// command line.
 func soakMain(o options) error {
 	root, err := repoRoot()
 	if err != nil {
@@ -202,7 +203,10 @@ func soakMain(o options) error {
 		dh, pid = addr, deephavenPid
 	}
 	if pid == 0 {
-		return fmt.Errorf("--soak needs --deephaven-pid with --deephaven, to read the server's heap")
+		return fmt.Errorf("--soak and --retention-keys need --deephaven-pid with --deephaven, to read the server's heap")
+	}
+	if o.keys > 0 {
+		return retentionKeys(context.Background(), dh, pid, o.keys, os.Stdout)
 	}
 	_, err = soak(context.Background(), dh, pid, soakOptions{
 		Duration: o.soak, Rate: o.soakRate, Live: o.soakLive, Report: max(o.soak/10, 10*time.Second), History: dir + "/history",

@@ -47,6 +47,7 @@ const (
 	EnvDeephavenPSK     = "BRIDGE_DEEPHAVEN_PSK"
 	EnvPrometheusURL    = "BRIDGE_PROMETHEUS_URL"
 	EnvJournalDir       = "BRIDGE_JOURNAL_DIR"
+	EnvHistoryDir       = "BRIDGE_HISTORY_DIR"
 )
 
 // Options are what main passes to Run.
@@ -82,6 +83,9 @@ func LoadConfig(path string, getenv func(string) string) (*config.Config, error)
 	}
 	if v := getenv(EnvJournalDir); v != "" {
 		cfg.Journal.Dir = v
+	}
+	if v := getenv(EnvHistoryDir); v != "" {
+		cfg.History.Dir = v
 	}
 	if getenv(EnvDeephavenPSK) != "" {
 		cfg.Deephaven.Auth = config.AuthConfig{Type: config.AuthPSK, KeyEnv: EnvDeephavenPSK}
