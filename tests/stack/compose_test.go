@@ -22,6 +22,7 @@ import (
 // moment to extend it.
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
 }
 
 type composeService struct {
@@ -48,17 +49,32 @@ type composeDependency struct {
 }
 
 // mounts returns the service's bind mounts as container path -> host path
-// relative to the repository.
+// relative to the repository. Named volumes are left out (see named).
 func (s composeService) mounts(t *testing.T) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, v := range s.Volumes {
 		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && !strings.Contains(parts[0], "/") && !strings.HasPrefix(parts[0], ".") {
+			continue // a named volume
+		}
 		if len(parts) < 2 || !strings.HasPrefix(parts[0], "./") {
 			t.Errorf("volume %q: want a ./host:/container bind mount", v)
 			continue
 		}
 		m[parts[1]] = filepath.Clean(parts[0])
+	}
+	return m
+}
+
+// named returns the service's named volumes as container path -> name.
+func (s composeService) named() map[string]string {
+	m := map[string]string{}
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && !strings.Contains(parts[0], "/") && !strings.HasPrefix(parts[0], ".") {
+			m[parts[1]] = parts[0]
+		}
 	}
 	return m
 }
@@ -131,6 +147,21 @@ func TestComposeFileAgreesWithConfigs(t *testing.T) {
 		s, ok := svc[host]
 		return ok && slices.Contains(s.containerPorts(), port)
 	}
+
+	t.Run("history shared", func(t *testing.T) {
+		// The bridge writes the Parquet history where BRIDGE_HISTORY_DIR
+		// says; Deephaven's app.d reads PROMETHEUS_BRIDGE_HISTORY_DIR: one
+		// named volume must be behind both.
+		bridgeDir := svc["bridge"].Environment["BRIDGE_HISTORY_DIR"]
+		dhDir := svc["deephaven"].Environment["PROMETHEUS_BRIDGE_HISTORY_DIR"]
+		bv, dv := svc["bridge"].named()[bridgeDir], svc["deephaven"].named()[dhDir]
+		if bridgeDir == "" || dhDir == "" || bv == "" || bv != dv {
+			t.Errorf("history: bridge writes %q (volume %q), Deephaven reads %q (volume %q)", bridgeDir, bv, dhDir, dv)
+		}
+		if _, ok := compose.Volumes[bv]; !ok {
+			t.Errorf("volume %q is not declared", bv)
+		}
+	})
 
 	t.Run("mounts", func(t *testing.T) {
 		// Each service's configuration must be mounted from the repository
