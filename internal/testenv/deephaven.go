@@ -39,6 +39,9 @@ type DeephavenOptions struct {
 	// TLSCertFile and TLSKeyFile (PEM certificate chain and PKCS#8 key)
 	// make the server speak TLS only.
 	TLSCertFile, TLSKeyFile string
+	// Env adds NAME=value settings to the server's environment (app.d
+	// reads its configuration from there).
+	Env []string
 }
 
 // StartDeephaven starts a Deephaven server for t alone and waits until it
@@ -123,6 +126,7 @@ func newDeephaven(t testing.TB, dir string, opts DeephavenOptions) (*Process, er
 		}
 		p.env = []string{"JAVA_TOOL_OPTIONS=" + tool}
 	}
+	p.env = append(p.env, opts.Env...)
 	p.startTimeout = deephavenStartTimeout
 	return p, nil
 }

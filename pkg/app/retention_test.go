@@ -273,3 +273,64 @@ func tableSize(c *deephaven.Client, name string) (int64, error) {
 	n, _ := rs[0]["N"].(int64)
 	return n, nil
 }
+
+// In app.d mode Deephaven publishes <table>_history from the bridge's
+// Parquet files; files written after it started appear without a restart,
+// with the same rows as the files hold.
+func TestAppDirHistoryTables(t *testing.T) {
+	histDir := filepath.Join(t.TempDir(), "history")
+	srv := testenv.StartDeephaven(t, testenv.DeephavenOptions{
+		AppDir: filepath.Join(testenv.RepoRoot(t), "app.d"),
+		Env:    []string{"PROMETHEUS_BRIDGE_HISTORY_DIR=" + histDir},
+	})
+	c := client(t, srv.Addr())
+	b := startBridge(t, bridgeSetup{
+		Deephaven: srv.Addr(),
+		Tables:    [3]string{"prometheus_alerts", "prometheus_metrics", "prometheus_alerts_metrics"},
+		History:   histDir,
+		Extra:     "retention: {live: 10s, interval: 2s}\nalertmanager: {enabled: false}\nrules: {enabled: false}\n",
+	})
+	send := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			body := notification("firing", fmt.Sprintf("a11d%012x", i), time.Now().UTC().Format(time.RFC3339Nano), "0001-01-01T00:00:00Z",
+				map[string]string{"alertname": "History", "job": "j", "instance": "i"})
+			if code, resp := post(t, b.URL+"/alerts", body); code != 200 {
+				t.Fatalf("post: %d %s", code, resp)
+			}
+		}
+	}
+	// history returns the fingerprints in the history files and in
+	// prometheus_alerts_history.
+	compare := func() (files, table map[string]bool) {
+		files, table = map[string]bool{}, map[string]bool{}
+		for _, r := range readHistory(t, histDir, "prometheus_alerts") {
+			files[r["Fingerprint"].(string)] = true
+		}
+		for _, r := range readTable(t, c, "prometheus_alerts_history") {
+			table[r["Fingerprint"].(string)] = true
+			if r["date"] == nil || r["AlertName"] != "History" {
+				t.Errorf("history row %v", r)
+			}
+		}
+		return files, table
+	}
+	for round, n := range []int{20, 30} {
+		send(round*100, n)
+		eventually(t, 2*time.Minute, func() string {
+			files, table := compare()
+			want := 20
+			if round == 1 {
+				want = 50
+			}
+			if len(files) != want || len(table) != len(files) {
+				return fmt.Sprintf("round %d: %d alerts in the files, %d in prometheus_alerts_history, want %d", round, len(files), len(table), want)
+			}
+			for fp := range files {
+				if !table[fp] {
+					return "alert " + fp + " is in the files but not in the table"
+				}
+			}
+			return ""
+		})
+	}
+}
