@@ -174,6 +174,12 @@ func TestDemoConfigs(t *testing.T) {
 	defer mu.Unlock()
 	for _, labels := range alerts {
 		name := labels["prometheus_query"]
+		if name == "" && labels["alertname"] == "DemoHeapInUse" {
+			// The zero-configuration rule: its alerts join the value the
+			// bridge derives from the rule itself (rule discovery), not a
+			// configured query.
+			continue
+		}
 		expr, ok := demoQueries[name]
 		if !ok {
 			t.Errorf("alert %v: prometheus_query %q is not a demo query", labels, name)
