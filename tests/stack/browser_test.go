@@ -390,6 +390,48 @@ func TestIDEInBrowser(t *testing.T) {
 		})
 		shots.saveMin("prometheus_rule_family", p, 0.025)
 	})
+	// The episode figures: one bar pair per alert name with a resolved
+	// episode, and firing hours per day by alert name.
+	resolvedNames := map[string]bool{}
+	for _, a := range alerts {
+		if a.Status == "resolved" {
+			resolvedNames[a.AlertName] = true
+		}
+	}
+	names := make([]string, 0, len(resolvedNames))
+	for n := range resolvedNames {
+		names = append(names, n)
+	}
+	t.Run("prometheus_episode_durations", func(t *testing.T) {
+		open("/iframe/widget/?name=prometheus_episode_durations")
+		p := waitPage(t, browser, shots, "prometheus_episode_durations", func(p pageState) error {
+			if err := containsAll(p.text, append(names, "Episode duration per alert name (minutes)", "Mean", "Longest")...); err != nil {
+				return err
+			}
+			if n, err := countJS(browser, ".barlayer .point"); err != nil || n != 2*len(names) {
+				return fmt.Errorf("%d bars (%v), want %d", n, err, 2*len(names))
+			}
+			return nil
+		})
+		shots.save("prometheus_episode_durations", p)
+	})
+	t.Run("prometheus_firing_per_day", func(t *testing.T) {
+		open("/iframe/widget/?name=prometheus_firing_per_day")
+		p := waitPage(t, browser, shots, "prometheus_firing_per_day", func(p pageState) error {
+			if err := containsAll(p.text, "Firing time per day (hours, resolved episodes)"); err != nil {
+				return err
+			}
+			// One legend entry per alert name, one bar per name and day.
+			if n, err := countJS(browser, ".legend .traces"); err != nil || n != len(names) {
+				return fmt.Errorf("%d legend entries (%v), want %d", n, err, len(names))
+			}
+			if n, err := countJS(browser, ".barlayer .point"); err != nil || n < len(names) {
+				return fmt.Errorf("%d bars (%v), want at least %d", n, err, len(names))
+			}
+			return nil
+		})
+		shots.save("prometheus_firing_per_day", p)
+	})
 	t.Run("prometheus_metric_values_one_click", func(t *testing.T) {
 		// Alone, without an Input Filter, it asks for one (and is not an
 		// error).
@@ -405,6 +447,7 @@ func TestIDEInBrowser(t *testing.T) {
 			rows.DefaultAlertsTable, rows.DefaultMetricsTable, rows.DefaultJoinedTable,
 			"prometheus_alerts_firing_count", "prometheus_alerts_firing_share",
 			"prometheus_metric_values", "prometheus_metric_values_one_click",
+			rows.DefaultEpisodesTable, "prometheus_episode_durations", "prometheus_firing_per_day",
 		}
 		openPanels := func() {
 			t.Helper()

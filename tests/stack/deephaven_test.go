@@ -222,6 +222,24 @@ func writeDemoRows(t testing.TB, ctx context.Context, c *deephaven.Client) (aler
 	if err := alertsTable.Add(ctx, arec); err != nil {
 		t.Fatal(err)
 	}
+	// One notification per alert event, as the webhook logs them: the
+	// episodes count them.
+	notesTable, err := c.OpenInputTable(ctx, rows.DefaultNotificationsTable, rows.NotificationSchema, rows.NotificationsTable.Keys...)
+	if err != nil {
+		t.Fatalf("opening the app.d table: %v", err)
+	}
+	notes := make([]rows.NotificationRow, len(alerts))
+	noteSlots := make([]int64, len(alerts))
+	for i, a := range alerts {
+		notes[i] = rows.NotificationRow{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt, Status: a.Status, AlertName: a.AlertName,
+			ReceivedAt: a.AlertIngestDateTime, Source: a.Source, Receiver: a.Receiver}
+		noteSlots[i] = int64(i)
+	}
+	nrec := rows.NotificationRecord(memory.DefaultAllocator, notes, rows.Places{Writer: tables.WriterID("stack-test"), Slots: noteSlots})
+	defer nrec.Release()
+	if err := notesTable.Add(ctx, nrec); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		n, err := tableRows(ctx, c, rows.DefaultJoinedTable)
 		if err == nil && n == int64(len(alerts)) {
