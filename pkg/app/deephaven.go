@@ -126,7 +126,7 @@ func (d *deephavenSink) connect(ctx context.Context) error {
 		return err
 	}
 	d.client.Store(c)
-	t := tables.New(c, tables.Names{Alerts: cfg.Tables.Alerts, Metrics: cfg.Tables.Metrics, Joined: cfg.Tables.Joined, Rules: cfg.Tables.Rules, Checkpoints: cfg.Tables.Checkpoints}, d.logger.With("component", "tables"))
+	t := tables.New(c, tableNames(cfg.Tables), d.logger.With("component", "tables"))
 	t.SetCallTimeout(time.Duration(cfg.Deephaven.Timeout))
 	t.SetUploadsInFlight(cfg.Deephaven.UploadsInFlight)
 	t.OnReady(func(ctx context.Context) error { return d.onReady(ctx, t) })
@@ -149,6 +149,14 @@ func (d *deephavenSink) connect(ctx context.Context) error {
 	d.tables.Store(t)
 	close(d.readyCh)
 	return nil
+}
+
+// tableNames are the configured names of every table pkg/tables prepares.
+func tableNames(t config.TablesConfig) tables.Names {
+	return tables.Names{
+		Alerts: t.Alerts, Metrics: t.Metrics, Joined: t.Joined, Rules: t.Rules,
+		State: t.State, Notifications: t.Notifications, Episodes: t.Episodes, Checkpoints: t.Checkpoints,
+	}
 }
 
 func (d *deephavenSink) uploadAlerts(ctx context.Context, rs []rows.AlertRow) error {
