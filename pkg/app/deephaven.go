@@ -156,6 +156,7 @@ func tableNames(t config.TablesConfig) tables.Names {
 	return tables.Names{
 		Alerts: t.Alerts, Metrics: t.Metrics, Joined: t.Joined, Rules: t.Rules,
 		State: t.State, Notifications: t.Notifications, Episodes: t.Episodes, Checkpoints: t.Checkpoints,
+		Samples: t.Samples,
 	}
 }
 

@@ -74,6 +74,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-rules-match.yml", `rules.match[1]: invalid selector "{severity=}": 1:11: parse error: unexpected "}" in label matching, expected string`},
 		{"bad-rules-empty-match.yml", "rules.match[0]: empty selector {} matches everything; leave match out instead"},
 		{"bad-alertmanager-url.yml", `alertmanager.urls[1]: "am:9093" is not an absolute http or https URL`},
+		{"bad-remote-write.yml", "remote_write.max_body_bytes: must be greater than 0\n" +
+			"testdata/bad-remote-write.yml: remote_write.match[1]: invalid selector \"up{job=~\\\"(\\\"}\": 1:4: parse error: error parsing regexp: missing closing ): `(`\n" +
+			"testdata/bad-remote-write.yml: remote_write.match[2]: empty selector {} matches everything; leave match out instead"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -156,9 +159,11 @@ func minimalWant() *Config {
 			Notifications: "prometheus_alert_notifications",
 			Episodes:      "prometheus_alert_episodes",
 			Checkpoints:   "prometheus_bridge_checkpoints",
+			Samples:       "prometheus_samples",
 		},
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
+		RemoteWrite:  RemoteWriteConfig{Enabled: true, MaxBodyBytes: 32 << 20},
 	}
 }
 
@@ -218,9 +223,12 @@ func TestLoadGood(t *testing.T) {
 		},
 		Journal: JournalConfig{Dir: "/var/lib/bridge/journal", MaxBytes: 1000000, MaxAge: dur("24h"), SegmentBytes: 16 << 20},
 		Tables: TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", State: "prometheus_alert_state",
-			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints"},
+			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints",
+			Samples: "s"},
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
+		RemoteWrite: RemoteWriteConfig{Enabled: false, MaxBodyBytes: 1 << 20,
+			Match: []string{`{__name__=~"node_cpu.*", job="node"}`, `up`}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

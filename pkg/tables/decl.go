@@ -18,6 +18,7 @@ const (
 	State
 	Notifications
 	Checkpoints
+	Samples
 	numInputs
 )
 
@@ -38,6 +39,7 @@ var inputs = []inputDecl{
 	{State, func(n Names) string { return n.State }, rows.StateTable},
 	{Notifications, func(n Names) string { return n.Notifications }, rows.NotificationsTable},
 	{Checkpoints, func(n Names) string { return n.Checkpoints }, rows.CheckpointsTable},
+	{Samples, func(n Names) string { return n.Samples }, rows.SamplesTable},
 }
 
 // derivedDecl declares a table Deephaven computes from input tables, live,
