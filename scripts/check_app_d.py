@@ -39,6 +39,7 @@ METRICS = "prometheus_metrics"
 JOINED = "prometheus_alerts_metrics"
 CHECKPOINTS = "prometheus_bridge_checkpoints"
 RULES = "prometheus_rules"
+SAMPLES = "prometheus_samples"
 PSK_HANDLER = "io.deephaven.authentication.psk.PskAuthenticationHandler"
 
 
@@ -168,7 +169,7 @@ def main() -> int:
     try:
         out = {"tables": {}, "missing": [], "figures": {}}
         existing = set(session.tables)
-        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS):
+        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS, SAMPLES):
             if name not in existing:
                 out["missing"].append(name)
                 continue

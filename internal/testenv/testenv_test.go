@@ -301,6 +301,7 @@ func TestStartDeephaven(t *testing.T) {
 	checkTable(t, rep, rows.DefaultMetricsTable, rows.MetricsTable)
 	checkTable(t, rep, rows.DefaultCheckpointsTable, rows.CheckpointsTable)
 	checkTable(t, rep, rows.DefaultRulesTable, rows.RulesTable)
+	checkTable(t, rep, rows.DefaultSamplesTable, rows.SamplesTable)
 	if _, ok := rep.Tables[rows.DefaultJoinedTable]; !ok {
 		t.Errorf("no table %s", rows.DefaultJoinedTable)
 	}

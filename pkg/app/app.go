@@ -6,10 +6,11 @@
 //
 // Data flows one way, from sources through a sink into Deephaven:
 //
-//	sources (pkg/source)             sink (rows wait)                              rows land
-//	webhook  (pkg/alerts)   ─┐
-//	rules    (pkg/rules)    ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
-//	poller   (pkg/poller)   ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
+//	sources (pkg/source)                   sink (rows wait)                              rows land
+//	webhook      (pkg/alerts)      ─┐
+//	remote_write (pkg/remotewrite) ─┤
+//	rules        (pkg/rules)       ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
+//	poller       (pkg/poller)      ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
 //
 // Rule discovery feeds the poller (the rules' value expressions) and the
 // webhook (which query and series each alert joins).
@@ -176,6 +177,7 @@ func Run(ctx context.Context, opts Options) error {
 	l.add("alerts sink", func(ctx context.Context) error { b.dh.alerts.Run(ctx, l.drain()); return nil })
 	l.add("metrics sink", func(ctx context.Context) error { b.dh.metrics.Run(ctx, l.drain()); return nil })
 	l.add("rules sink", func(ctx context.Context) error { b.dh.rules.Run(ctx, l.drain()); return nil })
+	l.add("samples sink", func(ctx context.Context) error { b.dh.samples.Run(ctx, l.drain()); return nil })
 	if b.ship != nil {
 		l.add("journal shipper", func(ctx context.Context) error {
 			b.ship.Run(ctx)

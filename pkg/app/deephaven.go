@@ -39,6 +39,7 @@ type deephavenSink struct {
 	alerts  *sink.Batcher[rows.AlertRow]
 	metrics *sink.Batcher[rows.MetricRow]
 	rules   *sink.Batcher[rows.RuleRow]
+	samples *sink.Batcher[rows.SampleRow] // append-only: no key
 
 	// readyCh is closed once the tables were ready for the first time.
 	readyCh chan struct{}
@@ -67,6 +68,7 @@ func newDeephavenSink(cfg *config.Config, getenv func(string) string, onReady fu
 	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
 	d.rules = sink.New(d.uploadRules, opts(cfg.Tables.Rules), logger, sm)
 	d.rules.SetKey(func(r rows.RuleRow) uint64 { return r.KeyHash(seed) })
+	d.samples = sink.New(d.uploadSamples, opts(cfg.Tables.Samples), logger, sm)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prometheus_deephaven_bridge_deephaven_session_up",
@@ -182,6 +184,14 @@ func (d *deephavenSink) uploadRules(ctx context.Context, rs []rows.RuleRow) erro
 		return tables.ErrNotReady
 	}
 	return t.AddRules(ctx, rs)
+}
+
+func (d *deephavenSink) uploadSamples(ctx context.Context, rs []rows.SampleRow) error {
+	t := d.tables.Load()
+	if t == nil {
+		return tables.ErrNotReady
+	}
+	return t.AddSamples(ctx, rs)
 }
 
 // ready reports why rows cannot be written to Deephaven now, or nil.

@@ -74,8 +74,8 @@ prometheus:
   backfill_max: %s
 queries:
 %s
-tables: {alerts: %s, metrics: %s, joined: %s, rules: %s_rules}
-%s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], tables[0], s.Extra)
+tables: {alerts: %s, metrics: %s, joined: %s, rules: %s_rules, samples: %s_samples}
+%s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], tables[0], tables[0], s.Extra)
 	if s.Queries == "" {
 		cfg = strings.Replace(cfg, "queries:\n\n", "queries: []\n", 1)
 	}
