@@ -260,7 +260,9 @@ func metrics(dh string, n int, sfx string) error {
 		return err
 	}
 	defer c.Close()
-	tb := tables.New(c, tables.Names{Alerts: "loadm_alerts_" + sfx, Metrics: "loadm_metrics_" + sfx, Joined: "loadm_joined_" + sfx, Checkpoints: "loadm_checkpoints_" + sfx}, nil)
+	tb := tables.New(c, tables.Names{Alerts: "loadm_alerts_" + sfx, Metrics: "loadm_metrics_" + sfx, Joined: "loadm_joined_" + sfx,
+		Rules: "loadm_rules_" + sfx, State: "loadm_state_" + sfx, Notifications: "loadm_notifications_" + sfx,
+		Episodes: "loadm_episodes_" + sfx, Checkpoints: "loadm_checkpoints_" + sfx, Samples: "loadm_samples_" + sfx}, nil)
 	if err := tb.Ensure(ctx); err != nil {
 		return err
 	}
