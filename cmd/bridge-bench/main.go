@@ -69,8 +69,9 @@ type options struct {
 	only         string
 	conns, per   string
 	inFlight     int
+	batchMaxRows int
 
-	rwSamples, rwPerRequest, rwConns int
+	rwSamples, rwPerRequest, rwConns, rwRounds int
 }
 
 func main() {
@@ -87,9 +88,12 @@ func main() {
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
+	flag.IntVar(&o.batchMaxRows, "batch-max-rows", 0, "the bridge's deephaven.batch_max_rows (default: its default)")
+	flag.IntVar(&deephavenPid, "deephaven-pid", 0, "pid of the --deephaven server, to report its CPU time")
 	flag.IntVar(&o.rwSamples, "rw-samples", 200_000, "samples of each remote write run")
 	flag.IntVar(&o.rwPerRequest, "rw-per-request", 2000, "samples per remote write request (Prometheus's max_samples_per_send)")
 	flag.IntVar(&o.rwConns, "rw-connections", 8, "concurrent remote write requests (Prometheus's shards)")
+	flag.IntVar(&o.rwRounds, "rw-rounds", 3, "rounds of the remote write runs; the median counts")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-bench:", err)
@@ -115,7 +119,10 @@ func run(o options) error {
 		return err
 	}
 	if o.inFlight > 0 {
-		extraConfig = fmt.Sprintf(", uploads_in_flight: %d", o.inFlight)
+		extraConfig += fmt.Sprintf(", uploads_in_flight: %d", o.inFlight)
+	}
+	if o.batchMaxRows > 0 {
+		extraConfig += fmt.Sprintf(", batch_max_rows: %d", o.batchMaxRows)
 	}
 	dir, err := os.MkdirTemp("", "bridge-bench")
 	if err != nil {
@@ -154,8 +161,10 @@ func run(o options) error {
 		return fmt.Sprintf("%.0f×", rate/original)
 	}
 
-	fmt.Println("| path | connections | alerts/request | alerts | alerts/s | vs original | p50 ack | p99 ack |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	if o.part("original") || o.part("matrix") || o.part("journal") {
+		fmt.Println("| path | connections | alerts/request | alerts | alerts/s | vs original | p50 ack | p99 ack |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	}
 	if original > 0 {
 		fmt.Printf("| original example: one run_script per alert | 1 | 1 | %d | %.0f | 1× | | |\n", o.alerts, original)
 	}
@@ -290,7 +299,11 @@ func startDeephaven(root, dir, heap string) (stop func(), addr string, err error
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "run_deephaven.py"),
+	py := os.Getenv("DH_PYTHON") // as in internal/testenv
+	if py == "" {
+		py = filepath.Join(root, ".venv", "bin", "python")
+	}
+	cmd := exec.Command(py, filepath.Join(root, "scripts", "run_deephaven.py"),
 		"--port", port, "--heap", heap, "--data-dir", filepath.Join(dir, "deephaven"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

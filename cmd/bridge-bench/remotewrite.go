@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,94 +139,124 @@ func remoteWriteBench(bin, dir, dh string, o options) error {
 		}
 	}
 
-	fmt.Println("| remote write path | connections | samples/request | samples | samples/s | vs raw, one batch | vs raw, same batches | CPU ms per 10k samples: bridge, Deephaven, sender |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|")
-	type run struct {
-		what  string
-		rate  float64
-		cpu   [3]time.Duration
-		conns int
-	}
-	var runs []run
-	for _, p := range []struct {
-		what, contentType string
-		bodies            [][]byte
-	}{
-		{"bridge, remote write 1.0", "application/x-protobuf", v1},
-		{"bridge, remote write 2.0", "application/x-protobuf;proto=io.prometheus.write.v2.Request", v2},
-	} {
-		b, err := startBridge(bin, dir, dh, "rw", false)
-		if err != nil {
-			return err
-		}
-		// A warm-up request, so that the tables exist and connections are open.
-		if err := b.postRW(p.contentType, p.bodies[0]); err != nil {
-			b.stop()
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "remote write: %s, %d samples at %d connections...\n", p.what, n, o.rwConns)
-		cpu0 := cpuTimes(b.cmd.Process.Pid, deephavenPid)
-		start := time.Now()
-		err = forEach(len(p.bodies), o.rwConns, func(r int) error { return b.postRW(p.contentType, p.bodies[r]) })
-		el := time.Since(start)
-		cpu1 := cpuTimes(b.cmd.Process.Pid, deephavenPid)
-		stats := b.uploadStatsOf("bench_samples_")
-		b.stop()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "  %s: %s\n", p.what, stats)
-		runs = append(runs, run{what: p.what, rate: float64(n) / el.Seconds(), conns: o.rwConns,
-			cpu: [3]time.Duration{cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]}})
-	}
-
-	// The client's raw upload of the same rows, already converted.
 	ctx := context.Background()
 	c, err := deephaven.Dial(ctx, dh)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	all := load.rows(time.Now().UTC())
-	mem := memory.DefaultAllocator
-	rawRate := func(name string, recs []arrow.RecordBatch, conns int) (float64, [3]time.Duration, error) {
-		raw, _, err := c.EnsureInputTable(ctx, name, rows.SampleSchema)
-		if err != nil {
-			return 0, [3]time.Duration{}, err
-		}
-		raw.SetMaxInFlight(conns)
-		cpu0 := cpuTimes(0, deephavenPid)
-		start := time.Now()
-		err = forEach(len(recs), conns, func(i int) error { return raw.Add(ctx, recs[i]) })
-		el := time.Since(start)
-		cpu1 := cpuTimes(0, deephavenPid)
-		return float64(n) / el.Seconds(), [3]time.Duration{0, cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]}, err
-	}
-	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	one := []arrow.RecordBatch{rows.SampleRecord(mem, all)}
-	oneRate, oneCPU, err := rawRate("benchrw_raw1_"+sfx, one, 1)
-	one[0].Release()
+	b, err := startBridge(bin, dir, dh, "rw", false)
 	if err != nil {
 		return err
 	}
+	defer b.stop()
+	const ctV1, ctV2 = "application/x-protobuf", "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+	// A warm-up request, so that the tables exist and connections are open.
+	if err := b.postRW(ctV1, v1[0]); err != nil {
+		return err
+	}
+
+	// The client's raw upload of the same rows, already converted: in one
+	// batch, and in a batch per request at the same concurrency.
+	all := load.rows(time.Now().UTC())
+	mem := memory.DefaultAllocator
+	one := []arrow.RecordBatch{rows.SampleRecord(mem, all)}
+	defer one[0].Release()
 	var same []arrow.RecordBatch
 	for i := 0; i < len(all); i += load.perRequest {
 		same = append(same, rows.SampleRecord(mem, all[i:min(i+load.perRequest, len(all))]))
 	}
-	sameRate, sameCPU, err := rawRate("benchrw_raws_"+sfx, same, o.rwConns)
-	for _, r := range same {
-		r.Release()
+	defer func() {
+		for _, r := range same {
+			r.Release()
+		}
+	}()
+	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	raw := func(name string, recs []arrow.RecordBatch, conns int) (func() error, error) {
+		it, _, err := c.EnsureInputTable(ctx, name, rows.SampleSchema)
+		if err != nil {
+			return nil, err
+		}
+		it.SetMaxInFlight(conns)
+		return func() error { return forEach(len(recs), conns, func(i int) error { return it.Add(ctx, recs[i]) }) }, nil
 	}
+	rawOne, err := raw("benchrw_raw1_"+sfx, one, 1)
 	if err != nil {
 		return err
 	}
-	per10k := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d.Milliseconds())*10_000/float64(n)) }
-	for _, r := range runs {
-		fmt.Printf("| %s | %d | %d | %d | %.0f | %.0f %% | %.0f %% | %s, %s, %s |\n", r.what, r.conns, load.perRequest, n, r.rate,
-			100*r.rate/oneRate, 100*r.rate/sameRate, per10k(r.cpu[0]), per10k(r.cpu[1]), per10k(r.cpu[2]))
+	rawSame, err := raw("benchrw_raws_"+sfx, same, o.rwConns)
+	if err != nil {
+		return err
 	}
-	fmt.Printf("| client's raw upload of the same rows, one batch | 1 | %d | %d | %.0f | 100 %% | | –, %s, %s |\n", n, n, oneRate, per10k(oneCPU[1]), per10k(oneCPU[2]))
-	fmt.Printf("| client's raw upload of the same rows, a batch per request | %d | %d | %d | %.0f | | 100 %% | –, %s, %s |\n", o.rwConns, load.perRequest, n, sameRate, per10k(sameCPU[1]), per10k(sameCPU[2]))
+	post := func(contentType string, bodies [][]byte) func() error {
+		return func() error {
+			return forEach(len(bodies), o.rwConns, func(r int) error { return b.postRW(contentType, bodies[r]) })
+		}
+	}
+	paths := []struct {
+		what   string
+		conns  int
+		batch  int
+		run    func() error
+		bridge bool
+	}{
+		{"bridge, remote write 1.0", o.rwConns, load.perRequest, post(ctV1, v1), true},
+		{"bridge, remote write 2.0", o.rwConns, load.perRequest, post(ctV2, v2), true},
+		{"client's raw upload of the same rows, one batch", 1, n, rawOne, false},
+		{"client's raw upload of the same rows, a batch per request", o.rwConns, load.perRequest, rawSame, false},
+	}
+	// Rounds in a rotating order, so that neither warm-up nor the load of
+	// other processes favours one path; each path's median round counts.
+	rates := make([][]float64, len(paths))
+	cpus := make([][3]time.Duration, len(paths))
+	for round := range o.rwRounds {
+		for k := range paths {
+			i := (k + round) % len(paths)
+			p := paths[i]
+			fmt.Fprintf(os.Stderr, "remote write, round %d: %s...\n", round+1, p.what)
+			pid := 0
+			if p.bridge {
+				pid = b.cmd.Process.Pid
+			}
+			cpu0 := cpuTimes(pid, deephavenPid)
+			start := time.Now()
+			if err := p.run(); err != nil {
+				return fmt.Errorf("%s: %w", p.what, err)
+			}
+			el := time.Since(start)
+			cpu1 := cpuTimes(pid, deephavenPid)
+			rates[i] = append(rates[i], float64(n)/el.Seconds())
+			for j := range cpus[i] {
+				cpus[i][j] += cpu1[j] - cpu0[j]
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  bridge uploads: %s\n", b.uploadStatsOf("bench_samples_"))
+	median := func(xs []float64) float64 {
+		ys := slices.Sorted(slices.Values(xs))
+		return ys[len(ys)/2]
+	}
+	// Ratios are taken within a round, whose runs follow each other, then
+	// the median: other load on the machine changes less within a round.
+	ratio := func(i, base int) float64 {
+		var rs []float64
+		for r := range rates[i] {
+			rs = append(rs, rates[i][r]/rates[base][r])
+		}
+		return 100 * median(rs)
+	}
+	per10k := func(d time.Duration) string {
+		if d == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f", float64(d.Milliseconds())*10_000/float64(n*o.rwRounds))
+	}
+	fmt.Printf("| remote write path (median of %d rounds) | connections | rows per request or upload | samples | samples/s | vs raw, one batch | vs raw, a batch per request | CPU ms per 10k samples: bridge, Deephaven, sender |\n", o.rwRounds)
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|")
+	for i, p := range paths {
+		fmt.Printf("| %s | %d | %d | %d | %.0f | %.0f %% | %.0f %% | %s, %s, %s |\n", p.what, p.conns, p.batch, n, median(rates[i]),
+			ratio(i, 2), ratio(i, 3), per10k(cpus[i][0]), per10k(cpus[i][1]), per10k(cpus[i][2]))
+	}
 	return nil
 }
 

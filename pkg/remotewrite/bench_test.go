@@ -1,15 +1,20 @@
 package remotewrite
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/klauspost/compress/snappy"
 	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/remotewrite/internal/writev1"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
 // benchSeries are node exporter-like label sets: n series of 5 labels.
@@ -80,6 +85,37 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				if err != nil || len(c.b.rows) != n {
 					b.Fatal(err, len(c.b.rows))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sample")
+		})
+	}
+}
+
+// arrowSink builds the Arrow record of the rows, as the sink into
+// Deephaven does before uploading, and drops it.
+type arrowSink struct{}
+
+func (arrowSink) Write(_ context.Context, rs []rows.SampleRow) error {
+	rows.SampleRecord(memory.DefaultAllocator, rs).Release()
+	return nil
+}
+
+// BenchmarkServeHTTP measures the bridge's side of a request of 2,000
+// samples, per sample: the HTTP handler, decoding, rows and their Arrow
+// record (what uploading then costs is measured by cmd/bridge-bench).
+func BenchmarkServeHTTP(b *testing.B) {
+	const n = 2000
+	for _, tc := range []struct {
+		name, contentType string
+		body              []byte
+	}{{"v1", ctV1, snappy.Encode(nil, benchV1(n, t0))}, {"v2", ctV2, snappy.Encode(nil, benchV2(n, t0))}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := NewHandler(arrowSink{}, Options{}, nil, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := post(h, tc.contentType, tc.body); rec.Code != http.StatusNoContent {
+					b.Fatal(rec.Code, rec.Body.String())
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sample")
