@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -534,5 +535,23 @@ func TestDecodeDoesNotAliasInput(t *testing.T) {
 		if after := c.b.rows[2]; after != before || after.MetricName != "node_cpu_seconds_total" || after.Job != "node" {
 			t.Errorf("%s: row changed with the input buffer:\n%+v\n%+v", v, before, after)
 		}
+	}
+}
+
+// A sender that keeps sending bad series is logged at Warn once a minute,
+// with the number of requests logged at Debug in between.
+func TestWarnLimiter(t *testing.T) {
+	var l warnLimiter
+	if lvl, n := l.level(); lvl != slog.LevelWarn || n != 0 {
+		t.Errorf("first: %v %d", lvl, n)
+	}
+	for range 3 {
+		if lvl, _ := l.level(); lvl != slog.LevelDebug {
+			t.Errorf("repeat within a minute: %v", lvl)
+		}
+	}
+	l.last = l.last.Add(-warnInterval)
+	if lvl, n := l.level(); lvl != slog.LevelWarn || n != 3 {
+		t.Errorf("a minute later: %v %d, want WARN 3", lvl, n)
 	}
 }
