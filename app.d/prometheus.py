@@ -2,8 +2,8 @@
 
 Creates the tables the bridge writes to, the as-of join of alerts onto
 metrics, and a few figures. The bridge checks the names, column types and keys
-of the two input tables against pkg/rows/rows.go and refuses to write to tables
-that differ, so the schema part below must stay identical to that file (a Go
+of the input tables against pkg/rows and refuses to write to tables
+that differ, so the schema part below must stay identical to it (a Go
 test compares them via scripts/check_app_d.py).
 
 Everything here is static code: nothing is built from table contents, alert
@@ -27,7 +27,7 @@ from deephaven.plot.figure import Figure
 from deephaven.plot.selectable_dataset import one_click
 from deephaven.table_listener import listen
 
-# --- Schemas: keep in sync with pkg/rows/rows.go (order matters). ---
+# --- Schemas: keep in sync with pkg/rows/rows.go and samples.go (order matters). ---
 
 prometheus_alerts = input_table(
     col_defs={
@@ -154,6 +154,24 @@ prometheus_bridge_checkpoints = input_table(
     key_cols=["Bridge", "AlertsTable"],
 )
 
+# One row per float sample Prometheus sends by remote write (POST
+# /api/v1/write to the bridge); append-only. Matches pkg/rows/samples.go.
+prometheus_samples = input_table(
+    col_defs={
+        "PrometheusDateTime": dht.Instant,
+        "MetricName": dht.string,
+        "SeriesKey": dht.string,
+        "Labels": dht.string,
+        "Value": dht.double,
+        "Job": dht.string,
+        "Instance": dht.string,
+        "SampleIngestDateTime": dht.Instant,
+        "Writer": dht.long,
+        "Slot": dht.long,
+    },
+    key_cols=["Writer", "Slot"],
+)
+
 # For each alert event, the latest sample of the same series (PrometheusQuery
 # and SeriesKey) at or before the event. Matches rows.Join.
 prometheus_alerts_metrics = prometheus_alerts.aj(
@@ -221,6 +239,7 @@ if _history_dir:
             "prometheus_metrics": prometheus_metrics,
             "prometheus_alert_notifications": prometheus_alert_notifications,
             "prometheus_alert_state": prometheus_alert_state,
+            "prometheus_samples": prometheus_samples,
         },
     ).items():
         _app[_name] = _table

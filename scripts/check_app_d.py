@@ -42,6 +42,7 @@ RULES = "prometheus_rules"
 STATE = "prometheus_alert_state"
 NOTIFICATIONS = "prometheus_alert_notifications"
 EPISODES = "prometheus_alert_episodes"
+SAMPLES = "prometheus_samples"
 PSK_HANDLER = "io.deephaven.authentication.psk.PskAuthenticationHandler"
 
 
@@ -173,7 +174,7 @@ def main() -> int:
     try:
         out = {"tables": {}, "missing": [], "figures": {}}
         existing = set(session.tables)
-        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS, STATE, NOTIFICATIONS, EPISODES):
+        for name in (ALERTS, METRICS, JOINED, RULES, CHECKPOINTS, STATE, NOTIFICATIONS, EPISODES, SAMPLES):
             if name not in existing:
                 out["missing"].append(name)
                 continue

@@ -12,6 +12,9 @@
 //     with and without the journal;
 //   - the metrics path (decoded Prometheus responses → rows → sink →
 //     Deephaven) next to the client's raw upload of the same rows;
+//   - remote write 1.0 and 2.0 into the bridge binary (pre-built snappy
+//     protobuf bodies over HTTP, acknowledged once the rows are in
+//     Deephaven) next to the client's raw upload of the same rows;
 //   - with --memory, the bridge's RSS after 500,000 and after 5,000,000
 //     distinct alerts.
 //
@@ -66,11 +69,13 @@ type options struct {
 	only         string
 	conns, per   string
 	inFlight     int
-	deephavenPid int
 	soak         time.Duration
 	soakRate     int
 	soakLive     time.Duration
 	keys         int
+	batchMaxRows int
+
+	rwSamples, rwPerRequest, rwConns, rwRounds int
 }
 
 func main() {
@@ -83,15 +88,20 @@ func main() {
 	flag.IntVar(&o.metricRows, "metric-rows", 200_000, "rows of the metrics runs")
 	flag.BoolVar(&o.memory, "memory", false, "measure the bridge's RSS after 500,000 and 5,000,000 distinct alerts")
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of the 8 x 100 run in this directory")
-	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,memory (default all; memory only with --memory)")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,remotewrite,memory (default all; memory only with --memory)")
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
-	flag.IntVar(&o.deephavenPid, "deephaven-pid", 0, "process ID of the --deephaven server, for its heap (jcmd) in --soak")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the benchmark, write metric rows at --soak-rate for this long with retention and history on, printing Deephaven's heap")
 	flag.IntVar(&o.soakRate, "soak-rate", 5000, "metric rows/s of --soak")
 	flag.DurationVar(&o.soakLive, "soak-live", 5*time.Minute, "retention.live of --soak")
 	flag.IntVar(&o.keys, "retention-keys", 0, "instead of the benchmark, push this many 100,000-row batches through a 500,000-row window keyed by content and by slot, printing Deephaven's heap")
+	flag.IntVar(&o.batchMaxRows, "batch-max-rows", 0, "the bridge's deephaven.batch_max_rows (default: its default)")
+	flag.IntVar(&deephavenPid, "deephaven-pid", 0, "pid of the --deephaven server, for its CPU time and (--soak, --retention-keys) its heap")
+	flag.IntVar(&o.rwSamples, "rw-samples", 200_000, "samples of each remote write run")
+	flag.IntVar(&o.rwPerRequest, "rw-per-request", 2000, "samples per remote write request (Prometheus's max_samples_per_send)")
+	flag.IntVar(&o.rwConns, "rw-connections", 8, "concurrent remote write requests (Prometheus's shards)")
+	flag.IntVar(&o.rwRounds, "rw-rounds", 3, "rounds of the remote write runs; the median counts")
 	flag.Parse()
 	run := run
 	if o.soak > 0 || o.keys > 0 {
@@ -121,7 +131,10 @@ func run(o options) error {
 		return err
 	}
 	if o.inFlight > 0 {
-		extraConfig = fmt.Sprintf(", uploads_in_flight: %d", o.inFlight)
+		extraConfig += fmt.Sprintf(", uploads_in_flight: %d", o.inFlight)
+	}
+	if o.batchMaxRows > 0 {
+		extraConfig += fmt.Sprintf(", batch_max_rows: %d", o.batchMaxRows)
 	}
 	dir, err := os.MkdirTemp("", "bridge-bench")
 	if err != nil {
@@ -160,8 +173,10 @@ func run(o options) error {
 		return fmt.Sprintf("%.0f×", rate/original)
 	}
 
-	fmt.Println("| path | connections | alerts/request | alerts | alerts/s | vs original | p50 ack | p99 ack |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	if o.part("original") || o.part("matrix") || o.part("journal") {
+		fmt.Println("| path | connections | alerts/request | alerts | alerts/s | vs original | p50 ack | p99 ack |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	}
 	if original > 0 {
 		fmt.Printf("| original example: one run_script per alert | 1 | 1 | %d | %.0f | 1× | | |\n", o.alerts, original)
 	}
@@ -229,6 +244,13 @@ func run(o options) error {
 		fmt.Println()
 	}
 
+	if o.part("remotewrite") {
+		if err := remoteWriteBench(bin, dir, dh, o); err != nil {
+			return err
+		}
+		fmt.Println()
+	}
+
 	if o.part("memory") {
 		if err := memoryRun(bin, dir, dh, &seq); err != nil {
 			return err
@@ -289,7 +311,11 @@ func startDeephaven(root, dir, heap string) (stop func(), addr string, err error
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "run_deephaven.py"),
+	py := os.Getenv("DH_PYTHON") // as in internal/testenv
+	if py == "" {
+		py = filepath.Join(root, ".venv", "bin", "python")
+	}
+	cmd := exec.Command(py, filepath.Join(root, "scripts", "run_deephaven.py"),
 		"--port", port, "--heap", heap, "--data-dir", filepath.Join(dir, "deephaven"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -396,8 +422,8 @@ func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
 prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
 rules: {enabled: false}
 alerts: {max_concurrent_requests: 256}
-tables: {alerts: bench_alerts_%s, metrics: bench_metrics_%s, joined: bench_joined_%s, rules: bench_rules_%s}
-`, dh, sfx, sfx, sfx, sfx)
+tables: {alerts: bench_alerts_%s, metrics: bench_metrics_%s, joined: bench_joined_%s, rules: bench_rules_%s, samples: bench_samples_%s}
+`, dh, sfx, sfx, sfx, sfx, sfx)
 	if journal {
 		cfg += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal-"+sfx))
 	}
@@ -433,9 +459,12 @@ func (b *bridge) stop() {
 	b.cmd.Wait()
 }
 
-// uploadStats reads the bridge's upload counters since the last call: how
-// many uploads, their mean rows and duration.
-func (b *bridge) uploadStats() string {
+// uploadStats reads the bridge's upload counters of the alerts table since
+// the last call: how many uploads, their mean rows and duration.
+func (b *bridge) uploadStats() string { return b.uploadStatsOf("bench_alerts_") }
+
+// uploadStatsOf is uploadStats for the table whose name starts with prefix.
+func (b *bridge) uploadStatsOf(prefix string) string {
 	resp, err := http.Get(b.base + "/metrics")
 	if err != nil {
 		return err.Error()
@@ -447,7 +476,7 @@ func (b *bridge) uploadStats() string {
 	for sc.Scan() {
 		line := sc.Text()
 		for _, name := range []string{"prometheus_deephaven_bridge_batch_rows_sum", "prometheus_deephaven_bridge_batch_rows_count", "prometheus_deephaven_bridge_flush_duration_seconds_sum"} {
-			if strings.HasPrefix(line, name+"{") && strings.Contains(line, `table="bench_alerts_`) {
+			if strings.HasPrefix(line, name+"{") && strings.Contains(line, `table="`+prefix) {
 				f := strings.Fields(line)
 				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 				vals[name] = v
@@ -640,7 +669,8 @@ func metrics(dh string, n int) error {
 	defer c.Close()
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	tb := tables.New(c, tables.Names{Alerts: "benchm_alerts_" + sfx, Metrics: "benchm_metrics_" + sfx, Joined: "benchm_joined_" + sfx,
-		Rules: "benchm_rules_" + sfx, Checkpoints: "benchm_checkpoints_" + sfx}, nil)
+		Rules: "benchm_rules_" + sfx, State: "benchm_state_" + sfx, Notifications: "benchm_notifications_" + sfx,
+		Episodes: "benchm_episodes_" + sfx, Checkpoints: "benchm_checkpoints_" + sfx, Samples: "benchm_samples_" + sfx}, nil)
 	tb.SetUploadsInFlight(4)
 	if err := tb.Ensure(ctx); err != nil {
 		return err

@@ -193,7 +193,7 @@ func soakMain(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	dh, pid := o.deephaven, o.deephavenPid
+	dh, pid := o.deephaven, deephavenPid
 	if dh == "" {
 		stop, addr, err := startDeephaven(root, dir, o.heap)
 		if err != nil {

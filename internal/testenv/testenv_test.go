@@ -173,12 +173,9 @@ func TestDemoConfigs(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, labels := range alerts {
-		name := labels["prometheus_query"]
-		if name == "" && labels["alertname"] == "DemoHeapInUse" {
-			// The zero-configuration rule: its alerts join the value the
-			// bridge derives from the rule itself (rule discovery), not a
-			// configured query.
-			continue
+		name, ok := labels["prometheus_query"]
+		if !ok {
+			continue // a zero-config rule's alert: it joins the rule's value expression, which the bridge discovers
 		}
 		expr, ok := demoQueries[name]
 		if !ok {
@@ -312,6 +309,7 @@ func TestStartDeephaven(t *testing.T) {
 	if _, ok := rep.Tables[rows.DefaultEpisodesTable]; !ok {
 		t.Errorf("no table %s", rows.DefaultEpisodesTable)
 	}
+	checkTable(t, rep, rows.DefaultSamplesTable, rows.SamplesTable)
 	if _, ok := rep.Tables[rows.DefaultJoinedTable]; !ok {
 		t.Errorf("no table %s", rows.DefaultJoinedTable)
 	}

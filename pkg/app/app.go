@@ -6,10 +6,11 @@
 //
 // Data flows one way, from sources through a sink into Deephaven:
 //
-//	sources (pkg/source)             sink (rows wait)                              rows land
-//	webhook  (pkg/alerts)   ─┐
-//	rules    (pkg/rules)    ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
-//	poller   (pkg/poller)   ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
+//	sources (pkg/source)                   sink (rows wait)                              rows land
+//	webhook      (pkg/alerts)      ─┐
+//	remote_write (pkg/remotewrite) ─┤
+//	rules        (pkg/rules)       ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
+//	poller       (pkg/poller)      ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
 //
 // Rule discovery feeds the poller (the rules' value expressions) and the
 // webhook (which query and series each alert joins).

@@ -340,7 +340,8 @@ func TestAppDirTablesAgreeWithBridge(t *testing.T) {
 	c := client(t, srv.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for name, spec := range map[string]rows.TableSpec{rows.DefaultAlertsTable: rows.AlertsTable, rows.DefaultMetricsTable: rows.MetricsTable} {
+	for name, spec := range map[string]rows.TableSpec{rows.DefaultAlertsTable: rows.AlertsTable, rows.DefaultMetricsTable: rows.MetricsTable,
+		rows.DefaultSamplesTable: rows.SamplesTable} {
 		got, err := c.TableSchema(ctx, name)
 		if err != nil {
 			t.Fatalf("app.d did not make %s: %v", name, err)

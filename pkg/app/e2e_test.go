@@ -79,7 +79,7 @@ prometheus:
   backfill_max: %s
 queries:
 %s
-tables: {alerts: %[5]s, metrics: %[6]s, joined: %[7]s, rules: %[5]s_rules, state: %[5]s_state, notifications: %[5]s_notes, episodes: %[5]s_episodes}
+tables: {alerts: %[5]s, metrics: %[6]s, joined: %[7]s, rules: %[5]s_rules, state: %[5]s_state, notifications: %[5]s_notes, episodes: %[5]s_episodes, samples: %[5]s_samples}
 history: {dir: %[9]s}
 %[8]s`, s.Deephaven, s.Prometheus, s.Backfill, s.Queries, tables[0], tables[1], tables[2], s.Extra, s.History)
 	if s.Queries == "" {

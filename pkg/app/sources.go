@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/amsync"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/remotewrite"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
@@ -63,8 +64,17 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	sync := amsync.New(promAPI, nil, b.dh.states, alertRows, b.apiRows, b.presentAlerts,
 		amsync.SettingsFromConfig(cfg), b.logger.With("component", "alertmanager-sync"), b.reg)
 
+	rwOpts, err := remotewrite.OptionsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// Always built, so that a reload can turn it on or off (it answers 404
+	// while disabled).
+	remoteWrite := remotewrite.NewHandler(b.dh.samples, rwOpts, b.logger.With("component", "remote_write"), b.reg)
+
 	b.sources = []source.Source{
 		b.hook,
+		remoteWrite,
 		b.rules,
 		// The poller starts once the tables are ready: its rows could not
 		// land before, and the newest samples already in Deephaven tell it

@@ -57,6 +57,9 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	History   HistoryConfig   `yaml:"history"`
 	Tables    TablesConfig    `yaml:"tables"`
+
+	// RemoteWrite receives samples from Prometheus's remote write.
+	RemoteWrite RemoteWriteConfig `yaml:"remote_write"`
 }
 
 // RetentionConfig bounds the live tables: rows older than Live leave them
@@ -331,6 +334,9 @@ type TablesConfig struct {
 	// how a restarted Deephaven is noticed. Default
 	// "prometheus_bridge_checkpoints"; bridges sharing a server share it.
 	Checkpoints string `yaml:"checkpoints"`
+	// Samples holds the samples received by remote write. Default
+	// "prometheus_samples".
+	Samples string `yaml:"samples"`
 }
 
 // defaults returns a Config holding every default. Parse decodes the file
@@ -377,6 +383,7 @@ func defaults() Config {
 			Notifications: "prometheus_alert_notifications",
 			Episodes:      "prometheus_alert_episodes",
 			Checkpoints:   "prometheus_bridge_checkpoints",
+			Samples:       "prometheus_samples",
 		},
 		Rules: RulesConfig{
 			Enabled:         true,
@@ -387,6 +394,7 @@ func defaults() Config {
 			SyncInterval: model.Duration(30 * time.Second),
 			Timeout:      model.Duration(10 * time.Second),
 		},
+		RemoteWrite: RemoteWriteConfig{Enabled: true, MaxBodyBytes: DefaultRemoteWriteMaxBodyBytes},
 	}
 }
 

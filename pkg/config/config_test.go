@@ -76,6 +76,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-alertmanager-url.yml", `alertmanager.urls[1]: "am:9093" is not an absolute http or https URL`},
 		{"bad-retention-live.yml", "retention.live: 5s: want 0 (keep everything) or at least 10s"},
 		{"bad-history-age.yml", "history.max_age: 1d is shorter than retention.live (2d): rows would be deleted as they leave the live tables"},
+		{"bad-remote-write.yml", "remote_write.max_body_bytes: must be greater than 0\n" +
+			"testdata/bad-remote-write.yml: remote_write.match[1]: invalid selector \"up{job=~\\\"(\\\"}\": 1:4: parse error: error parsing regexp: missing closing ): `(`\n" +
+			"testdata/bad-remote-write.yml: remote_write.match[2]: empty selector {} matches everything; leave match out instead"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tc.file)
@@ -161,9 +164,11 @@ func minimalWant() *Config {
 			Notifications: "prometheus_alert_notifications",
 			Episodes:      "prometheus_alert_episodes",
 			Checkpoints:   "prometheus_bridge_checkpoints",
+			Samples:       "prometheus_samples",
 		},
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
+		RemoteWrite:  RemoteWriteConfig{Enabled: true, MaxBodyBytes: 32 << 20},
 	}
 }
 
@@ -226,9 +231,12 @@ func TestLoadGood(t *testing.T) {
 		Retention: RetentionConfig{Live: dur("24h")},
 		History:   HistoryConfig{Dir: "testdata/data/history", MaxAge: dur("2160h")},
 		Tables: TablesConfig{Alerts: "a", Metrics: "m", Joined: "j", Rules: "prometheus_rules", State: "prometheus_alert_state",
-			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints"},
+			Notifications: "prometheus_alert_notifications", Episodes: "prometheus_alert_episodes", Checkpoints: "prometheus_bridge_checkpoints",
+			Samples: "s"},
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
+		RemoteWrite: RemoteWriteConfig{Enabled: false, MaxBodyBytes: 1 << 20,
+			Match: []string{`{__name__=~"node_cpu.*", job="node"}`, `up`}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

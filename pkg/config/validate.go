@@ -182,6 +182,7 @@ func (c *Config) validate(file string) error {
 		{"notifications", c.Tables.Notifications},
 		{"episodes", c.Tables.Episodes},
 		{"checkpoints", c.Tables.Checkpoints},
+		{"samples", c.Tables.Samples},
 	} {
 		p := tables.field(t.key)
 		switch {
@@ -195,6 +196,8 @@ func (c *Config) validate(file string) error {
 			usedBy[t.name] = p
 		}
 	}
+
+	c.RemoteWrite.validate(v, "remote_write")
 
 	return errors.Join(v.errs...)
 }

@@ -19,6 +19,7 @@ const (
 	State
 	Notifications
 	Checkpoints
+	Samples
 	numInputs
 )
 
@@ -39,6 +40,7 @@ var inputs = []inputDecl{
 	{State, func(n Names) string { return n.State }, rows.StateTable},
 	{Notifications, func(n Names) string { return n.Notifications }, rows.NotificationsTable},
 	{Checkpoints, func(n Names) string { return n.Checkpoints }, rows.CheckpointsTable},
+	{Samples, func(n Names) string { return n.Samples }, rows.SamplesTable},
 }
 
 // derivedDecl declares a table Deephaven computes from input tables, live,

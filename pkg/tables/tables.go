@@ -30,6 +30,8 @@ import (
 // Names are the global names of the tables.
 type Names struct {
 	Alerts, Metrics, Joined, Rules, State, Notifications, Episodes, Checkpoints string
+	// Samples holds the samples received by remote write.
+	Samples string
 }
 
 // DefaultNames are the names the IDE shows unless configured otherwise.
@@ -37,6 +39,7 @@ var DefaultNames = Names{
 	Alerts: rows.DefaultAlertsTable, Metrics: rows.DefaultMetricsTable, Joined: rows.DefaultJoinedTable,
 	Rules: rows.DefaultRulesTable, State: rows.DefaultStateTable, Notifications: rows.DefaultNotificationsTable,
 	Episodes: rows.DefaultEpisodesTable, Checkpoints: rows.DefaultCheckpointsTable,
+	Samples: rows.DefaultSamplesTable,
 }
 
 // Tables writes rows into the bridge's tables.
