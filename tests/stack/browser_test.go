@@ -163,7 +163,19 @@ func waitPage(t *testing.T, ctx context.Context, shots *screenshots, what string
 	var last error
 	var prev image.Image
 	var lastPNG []byte
+	// The web client sometimes misses series a figure gains while it
+	// subscribes (seen once in CI: a by= figure with no traces drawn for
+	// 90 s); a user would reload, and so does the test, once, halfway.
+	reloadAt := time.Now().Add(pageTimeout / 2)
 	for {
+		if !reloadAt.IsZero() && time.Now().After(reloadAt) {
+			reloadAt = time.Time{}
+			t.Logf("%s: not shown after %v (%v); reloading the page once", what, pageTimeout/2, last)
+			if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+				t.Logf("%s: reload: %v", what, err)
+			}
+			prev = nil
+		}
 		p, err := readPage(ctx)
 		if err == nil {
 			lastPNG = p.png
