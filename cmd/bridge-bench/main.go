@@ -216,8 +216,8 @@ func run(o options) error {
 	fmt.Println()
 
 	if o.part("paced") {
-		fmt.Println("| paced, one alert per request | alerts/s asked | alerts/s done | p50 ack | p99 ack | max ack |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|")
+		fmt.Println("| paced, one alert per request | alerts/s asked | alerts/s acknowledged | refused (503) | p50 ack | p99 ack | max ack |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 		for _, journal := range []bool{false, true} {
 			b, err := startBridge(bin, dir, dh, fmt.Sprintf("paced%v", journal), journal)
 			if err != nil {
@@ -232,7 +232,7 @@ func run(o options) error {
 			if journal {
 				what = "ack = fsynced in the journal"
 			}
-			fmt.Printf("| %s | %d | %.0f | %s | %s | %s |\n", what, o.pacedRate, res.rate, ms(res.p50), ms(res.p99), ms(res.max))
+			fmt.Printf("| %s | %d | %.0f | %d | %s | %s | %s |\n", what, o.pacedRate, res.rate, res.refused, ms(res.p50), ms(res.p99), ms(res.max))
 		}
 		fmt.Println()
 	}
@@ -514,6 +514,7 @@ type result struct {
 	alerts        int
 	rate          float64
 	p50, p99, max time.Duration
+	refused       int // paced: requests answered 503 (a sender retries them)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
@@ -534,6 +535,10 @@ func body(seq *atomic.Int64, per int) string {
 	return b.String()
 }
 
+// errRefused is a 503 from the webhook: the bridge refuses more work than
+// it can take (a sender retries).
+var errRefused = errors.New("webhook answered 503")
+
 func (b *bridge) send(payload string) (time.Duration, error) {
 	start := time.Now()
 	resp, err := b.client.Post(b.base+"/alerts", "application/json", strings.NewReader(payload))
@@ -542,6 +547,9 @@ func (b *bridge) send(payload string) (time.Duration, error) {
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return 0, fmt.Errorf("%w: %s", errRefused, msg)
+	}
 	if resp.StatusCode != 200 {
 		return 0, fmt.Errorf("webhook answered %d: %s", resp.StatusCode, msg)
 	}
@@ -627,6 +635,7 @@ func (b *bridge) paced(perSecond int, d time.Duration, seq *atomic.Int64) (resul
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
+	refused := 0
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := 0; i < total; i++ {
@@ -639,17 +648,30 @@ func (b *bridge) paced(perSecond int, d time.Duration, seq *atomic.Int64) (resul
 			d, err := b.send(body(seq, 1))
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
+			switch {
+			case errors.Is(err, errRefused):
+				// Overload: the bridge sheds the request (a sender
+				// retries); the rate counts only acknowledged alerts.
+				refused++
+			case err != nil:
+				if firstErr == nil {
+					firstErr = err
+				}
+			default:
+				lat = append(lat, d)
 			}
-			lat = append(lat, d)
 		}()
 	}
 	wg.Wait()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
-	return summarize(lat, total, time.Since(start)), nil
+	if len(lat) == 0 {
+		return result{}, fmt.Errorf("paced: all %d requests refused", total)
+	}
+	r := summarize(lat, len(lat), time.Since(start))
+	r.refused = refused
+	return r, nil
 }
 
 func summarize(lat []time.Duration, alerts int, el time.Duration) result {

@@ -347,12 +347,26 @@ func (h *Handler) serve(c *gin.Context) int {
 	dups := len(all) - len(fresh)
 	h.duplicates.Add(float64(dups))
 
+	// The alerts and their notifications go to two tables: both writes run
+	// at once, so a request waits for one upload, not two in a row. Each
+	// marks what it wrote only on success, so a retry writes what failed.
+	notesErr := make(chan error, 1)
+	if notes := h.notes.Load(); notes != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
+			defer cancel()
+			notesErr <- notes.Record(ctx, all, receivedAt)
+		}()
+	} else {
+		notesErr <- nil
+	}
 	if len(fresh) > 0 {
 		epoch := h.dedup.Epoch()
 		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
 		err := h.sink.Write(ctx, fresh)
 		cancel()
 		if err != nil {
+			<-notesErr
 			// Nothing is marked as seen: the sender's retry must be written.
 			log.Warn("Writing alerts failed", "alerts", len(fresh), "err", err)
 			c.Header("Retry-After", retryAfter)
@@ -360,17 +374,12 @@ func (h *Handler) serve(c *gin.Context) int {
 		}
 		h.dedup.AddSince(epoch, keys...)
 	}
-	if notes := h.notes.Load(); notes != nil {
-		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
-		err := notes.Record(ctx, all, receivedAt)
-		cancel()
-		if err != nil {
-			// The alerts are written; the retry finds them known and
-			// writes the notifications.
-			log.Warn("Writing notifications failed", "alerts", len(all), "err", err)
-			c.Header("Retry-After", retryAfter)
-			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing notifications: %v", err))
-		}
+	if err := <-notesErr; err != nil {
+		// The alerts are written; the retry finds them known and writes
+		// the notifications.
+		log.Warn("Writing notifications failed", "alerts", len(all), "err", err)
+		c.Header("Retry-After", retryAfter)
+		return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing notifications: %v", err))
 	}
 	log.Debug("Webhook request served", "alerts", len(all), "written", len(fresh), "duplicates", dups)
 	c.JSON(http.StatusOK, result{Status: "success", Alerts: len(all), Written: len(fresh), Duplicates: dups})

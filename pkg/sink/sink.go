@@ -65,6 +65,14 @@ type Options struct {
 	// uploads in parallel cost more than they save: overlap pays only for
 	// big batches.
 	PipelineMinRows int
+	// RejoinWindow is how long after an upload ends a small batch waits
+	// for the callers that upload just answered (default 2ms, negative:
+	// never). Synchronous callers (Alertmanager waits for each answer)
+	// come back a moment after their answer; without this they miss the
+	// next batch and wait out a whole upload, so the callers split into
+	// cohorts taking turns with half-size uploads. The wait ends as soon
+	// as as many callers wait as the last upload and its queue had.
+	RejoinWindow time.Duration
 }
 
 func (o *Options) defaults() {
@@ -85,6 +93,9 @@ func (o *Options) defaults() {
 	}
 	if o.PipelineMinRows <= 0 {
 		o.PipelineMinRows = 1000
+	}
+	if o.RejoinWindow == 0 {
+		o.RejoinWindow = 2 * time.Millisecond
 	}
 }
 
@@ -235,7 +246,7 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 			case req := <-b.in:
 				take(req)
 			case f := <-p.done:
-				p.finish(f)
+				p.finish(f, 0)
 				continue
 			case <-ctx.Done():
 				b.stop(drainCtx, p, nil)
@@ -276,9 +287,29 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 			case req := <-b.in:
 				take(req)
 			case f := <-p.done:
-				p.finish(f)
+				p.finish(f, len(pending))
 			case <-ctx.Done():
 				break gather
+			}
+		}
+		// The callers the last upload answered are on their way back.
+		if len(p.inflight) == 0 && n < b.opts.PipelineMinRows && carry == nil && len(pending) < p.callers {
+			if wait := time.Until(p.doneAt.Add(b.opts.RejoinWindow)); wait > 0 {
+				timer := time.NewTimer(wait)
+			rejoin:
+				for len(pending) < p.callers && carry == nil {
+					select {
+					case req := <-b.in:
+						if !take(req) {
+							break rejoin
+						}
+					case <-timer.C:
+						break rejoin
+					case <-ctx.Done():
+						break rejoin
+					}
+				}
+				timer.Stop()
 			}
 		}
 		if ctx.Err() != nil {
@@ -300,7 +331,7 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 // stop waits for the uploads in flight, then drains what is queued.
 func (b *Batcher[R]) stop(drainCtx context.Context, p *pipeline[R], pending []request[R]) {
 	for len(p.inflight) > 0 {
-		p.finish(<-p.done)
+		p.finish(<-p.done, 0)
 	}
 	b.drain(drainCtx, pending)
 }
@@ -327,15 +358,20 @@ type pipeline[R any] struct {
 	inflight []*flight
 	done     chan *flight
 	keys     map[uint64]int // keys of the batches in flight, with counts
+	// When the last upload ended, and how many callers it answered plus
+	// how many waited then: the callers expected back (RejoinWindow).
+	doneAt  time.Time
+	callers int
 }
 
 // flight is one batch being uploaded.
 type flight struct {
 	keys map[uint64]struct{}
+	reqs int // callers it answers
 }
 
 func (p *pipeline[R]) start(ctx, drainCtx context.Context, reqs []request[R], keys map[uint64]struct{}) {
-	f := &flight{keys: keys}
+	f := &flight{keys: keys, reqs: len(reqs)}
 	p.inflight = append(p.inflight, f)
 	for k := range keys {
 		p.keys[k]++
@@ -350,14 +386,18 @@ func (p *pipeline[R]) start(ctx, drainCtx context.Context, reqs []request[R], ke
 func (p *pipeline[R]) wait(ctx context.Context) bool {
 	select {
 	case f := <-p.done:
-		p.finish(f)
+		p.finish(f, 0)
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
 
-func (p *pipeline[R]) finish(f *flight) {
+// finish forgets a finished upload; waiting is how many callers Run holds
+// in its batch being formed.
+func (p *pipeline[R]) finish(f *flight, waiting int) {
+	p.doneAt = time.Now()
+	p.callers = f.reqs + waiting + len(p.b.in)
 	for i, g := range p.inflight {
 		if g == f {
 			p.inflight = append(p.inflight[:i], p.inflight[i+1:]...)
