@@ -50,6 +50,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/common/model"
 
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
@@ -238,7 +239,7 @@ func run(o options) error {
 	}
 
 	if o.part("metrics") {
-		if err := metrics(dh, o.metricRows); err != nil {
+		if err := metrics(dh, o.metricRows, o.batchMaxRows); err != nil {
 			return err
 		}
 		fmt.Println()
@@ -682,7 +683,10 @@ func summarize(lat []time.Duration, alerts int, el time.Duration) result {
 
 // metrics measures decoded Prometheus responses → rows → sink → Deephaven,
 // as the poller does, and the client's raw upload of the same rows.
-func metrics(dh string, n int) error {
+func metrics(dh string, n, maxRows int) error {
+	if maxRows <= 0 {
+		maxRows = config.DefaultBatchMaxRows // as the bridge
+	}
 	ctx := context.Background()
 	c, err := deephaven.Dial(ctx, dh)
 	if err != nil {
@@ -707,7 +711,7 @@ func metrics(dh string, n int) error {
 	}
 	responses := n / series
 
-	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: 4}, nil, nil)
+	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: 4, MaxRows: maxRows}, nil, nil)
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { b.Run(bctx, ctx); close(done) }()

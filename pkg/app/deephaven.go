@@ -80,7 +80,7 @@ func newDeephavenSink(cfg *config.Config, writer string, getenv func(string) str
 	// an upload of its own beside those in flight; gathering requests into
 	// uploads of half a batch halves Deephaven's CPU per row (bridge-bench).
 	so := opts(cfg.Tables.Samples)
-	so.PipelineMinRows = cfg.Deephaven.BatchMaxRows / 2
+	so.PipelineMinRows = min(cfg.Deephaven.BatchMaxRows/2, 5000)
 	d.samples = sink.New(d.uploadSamples, so, logger, sm)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

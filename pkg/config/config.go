@@ -103,7 +103,9 @@ type DeephavenConfig struct {
 	Address string     `yaml:"address"`
 	Auth    AuthConfig `yaml:"auth"`
 	TLS     TLSConfig  `yaml:"tls"`
-	// BatchMaxRows is the most rows sent in one write. Default 10000.
+	// BatchMaxRows is the most rows sent in one write. Default 50000:
+	// Deephaven's cost is mostly per upload, and batches only grow this big
+	// under load (group commit), so a high cap costs no latency.
 	BatchMaxRows int `yaml:"batch_max_rows"`
 	// BatchMaxDelay is how long the first row of an idle table waits for
 	// more rows before its upload starts. Default 0: rows that arrive while
@@ -341,11 +343,14 @@ type TablesConfig struct {
 
 // defaults returns a Config holding every default. Parse decodes the file
 // over it, so keys the file leaves out keep these values.
+// DefaultBatchMaxRows is deephaven.batch_max_rows when unset.
+const DefaultBatchMaxRows = 50000
+
 func defaults() Config {
 	return Config{
 		Deephaven: DeephavenConfig{
 			Auth:          AuthConfig{Type: AuthAnonymous},
-			BatchMaxRows:  10000,
+			BatchMaxRows:  DefaultBatchMaxRows,
 			BatchMaxDelay: 0,
 			Timeout:       model.Duration(30 * time.Second),
 

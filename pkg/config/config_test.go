@@ -129,7 +129,7 @@ func minimalWant() *Config {
 		Deephaven: DeephavenConfig{
 			Address:       "localhost:10000",
 			Auth:          AuthConfig{Type: AuthAnonymous},
-			BatchMaxRows:  10000,
+			BatchMaxRows:  50000,
 			BatchMaxDelay: 0,
 			Timeout:       dur("30s"),
 
