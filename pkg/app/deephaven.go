@@ -42,7 +42,7 @@ type deephavenSink struct {
 	states  *sink.Batcher[rows.AlertStateRow]
 	notes   *sink.Batcher[rows.NotificationRow]
 	// writer names this bridge in the slotted tables (retention.writer).
-	writer string
+	writer  string
 	samples *sink.Batcher[rows.SampleRow] // append-only: no key
 
 	// readyCh is closed once the tables were ready for the first time.
