@@ -35,7 +35,11 @@ from deephaven.table_listener import listen
 #    Kafka topics (pkg/kafkasink) and the same table names are built from
 #    Deephaven's own Kafka consumer, deduplicated by key (see _from_kafka).
 
+# PROMETHEUS_BRIDGE_SINK_KIND=direct turns Kafka mode off even with brokers
+# set (docker-compose.yml sets the brokers always, the kind by profile).
 _kafka_brokers = os.environ.get("PROMETHEUS_BRIDGE_KAFKA_BROKERS", "").strip()
+if os.environ.get("PROMETHEUS_BRIDGE_SINK_KIND", "kafka") != "kafka":
+    _kafka_brokers = ""
 _kafka_prefix = os.environ.get("PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX", "prometheus_")
 _kafka_partitions = int(os.environ.get("PROMETHEUS_BRIDGE_KAFKA_PARTITIONS", "4"))
 

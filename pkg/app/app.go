@@ -102,6 +102,19 @@ func LoadConfig(path string, getenv func(string) string) (*config.Config, error)
 			return nil, err
 		}
 	}
+	switch v := getenv(EnvSinkKind); v {
+	case "":
+	case config.SinkDirect, config.SinkKafka:
+		cfg.Sink.Kind = v
+	default:
+		return nil, fmt.Errorf("%s: unknown sink kind %q, want %s or %s", EnvSinkKind, v, config.SinkDirect, config.SinkKafka)
+	}
+	if !cfg.KafkaMode() && cfg.Deephaven.Address == "" {
+		return nil, fmt.Errorf("%s: deephaven.address must be set with sink.kind direct (or %s)", path, EnvDeephavenAddress)
+	}
+	if cfg.KafkaMode() && len(cfg.Kafka.Brokers) == 0 {
+		return nil, fmt.Errorf("%s: kafka.brokers must be set with sink.kind kafka (or %s)", path, EnvKafkaBrokers)
+	}
 	if cfg.KafkaMode() && cfg.Journal.Dir != "" {
 		return nil, fmt.Errorf("%s: journal.dir (%s) must be empty with sink.kind kafka: the Kafka topics are the durable store", path, EnvJournalDir)
 	}

@@ -10,8 +10,13 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
-// EnvKafkaBrokers overrides kafka.brokers (comma-separated host:port).
-const EnvKafkaBrokers = "BRIDGE_KAFKA_BROKERS"
+// Environment overrides of Kafka mode, for containers.
+const (
+	// EnvSinkKind overrides sink.kind (direct or kafka).
+	EnvSinkKind = "BRIDGE_SINK_KIND"
+	// EnvKafkaBrokers overrides kafka.brokers (comma-separated host:port).
+	EnvKafkaBrokers = "BRIDGE_KAFKA_BROKERS"
+)
 
 // writers are where the sources' rows go, one writer per table, whichever
 // sink is configured: sources do not know which one it is.
