@@ -29,9 +29,9 @@
 //     bridge keep their order.
 //   - Topics are created, when missing, by Run before it reports ready;
 //     until then Write fails with ErrNotReady.
-//   - Run owns the client: when its context ends it waits for records in
-//     flight (bounded by the drain context) and closes the client. Writes
-//     after that fail.
+//   - When Run's context ends it waits for records in flight (bounded by
+//     the drain context); Close then closes the client, and writes after
+//     that fail.
 package kafkasink
 
 import (
@@ -176,9 +176,8 @@ func (s *Sink) Err() error {
 
 // Run creates missing topics (retrying until it succeeds or ctx ends),
 // reports ready, and keeps the client until ctx ends. Then it waits for
-// records in flight until drain ends, and closes the client.
+// records in flight until drain ends.
 func (s *Sink) Run(ctx, drain context.Context) error {
-	defer s.client.Close()
 	var backoff time.Duration
 	var last string
 	for {
@@ -209,6 +208,10 @@ func (s *Sink) Run(ctx, drain context.Context) error {
 	}
 	return nil
 }
+
+// Close closes the client; later writes fail. Call it once, after Run
+// returned (or when Run was never called).
+func (s *Sink) Close() { s.client.Close() }
 
 func (s *Sink) ensureTopics(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ProduceTimeout)
@@ -372,25 +375,23 @@ func (s *Sink) Notifications() *Writer[rows.NotificationRow] {
 		key: func(r *rows.NotificationRow, b []byte) []byte { return append(b, r.Fingerprint...) }}
 }
 
-// kgoLogger passes franz-go's logs to slog, one level down: the client
-// logs every reconnect at info, which is noise in the bridge's log.
+// kgoLogger passes franz-go's logs to slog. The client logs every failed
+// dial and retry at warn, many lines a second while a broker is down; the
+// bridge already logs failed writes where they fail a caller, so those go
+// to debug, and only franz-go's errors reach warn.
 type kgoLogger struct{ l *slog.Logger }
 
 func (k kgoLogger) Level() kgo.LogLevel {
 	if k.l.Enabled(context.Background(), slog.LevelDebug) {
 		return kgo.LogLevelInfo
 	}
-	return kgo.LogLevelWarn
+	return kgo.LogLevelError
 }
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
-	l := k.l.With("component", "kafka")
-	switch level {
-	case kgo.LogLevelError:
-		l.Warn(msg, kv...)
-	case kgo.LogLevelWarn:
-		l.Info(msg, kv...)
-	default:
-		l.Debug(msg, kv...)
+	if level == kgo.LogLevelError {
+		k.l.Warn(msg, kv...)
+		return
 	}
+	k.l.Debug(msg, kv...)
 }
