@@ -26,7 +26,9 @@ import (
 //   - Kafka: the same load into a bridge in Kafka mode, acknowledged once
 //     the broker holds the records, and the time until all of them are rows
 //     of Deephaven's deduplicated prometheus_alerts (the consumer ticks once
-//     a second), which gives the end-to-end rows/s.
+//     a second), which gives the end-to-end rows/s;
+//   - the same two for remote write: --rw-samples samples in requests of
+//     --rw-per-request, --rw-connections at a time (protocol 1.0).
 func kafkaMain(o options) error {
 	root, err := repoRoot()
 	if err != nil {
@@ -83,8 +85,8 @@ tables: {alerts: d_alerts, metrics: d_metrics, joined: d_joined, rules: d_rules,
 		direct.stop()
 		return err
 	}
+	defer direct.stop()
 	dres, err := direct.throughput(o.alerts, 100, 8, &seq, false, "")
-	direct.stop()
 	if err != nil {
 		return err
 	}
@@ -119,12 +121,58 @@ alerts: {max_concurrent_requests: 256}
 	visible := time.Since(start)
 	e2e := float64(o.alerts) / visible.Seconds()
 
+	// Remote write: the same pre-built requests (1.0 protocol) to both.
+	load := rwLoad{series: rwSeries(10_000), perRequest: o.rwPerRequest, requests: o.rwSamples / o.rwPerRequest,
+		start: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	bodies := make([][]byte, load.requests)
+	for r := range bodies {
+		bodies[r] = load.bodyV1(r)
+	}
+	const ctV1 = "application/x-protobuf"
+	timed := bodies[1:]
+	n := len(timed) * load.perRequest
+	samples := func(b *bridge) (time.Duration, error) {
+		start := time.Now()
+		err := forEach(len(timed), o.rwConns, func(r int) error { return b.postRW(ctV1, timed[r]) })
+		return time.Since(start), err
+	}
+	if err := direct.postRW(ctV1, bodies[0]); err != nil {
+		return err
+	}
+	dsAck, err := samples(direct)
+	if err != nil {
+		return err
+	}
+	if err := kb.postRW(ctV1, bodies[0]); err != nil {
+		return err
+	}
+	sbefore, err := waitRows(ctx, c, "prometheus_samples", int64(load.perRequest), time.Minute)
+	if err != nil {
+		return err
+	}
+	sstart := time.Now()
+	ksAck, err := samples(kb)
+	if err != nil {
+		return err
+	}
+	if _, err := waitRows(ctx, c, "prometheus_samples", sbefore+int64(n), 5*time.Minute); err != nil {
+		return err
+	}
+	ksVisible := time.Since(sstart)
+
 	fmt.Println("| mode | alerts | acknowledged when | ack alerts/s | p50 ack | p99 ack | all rows in Deephaven after | rows/s into Deephaven | vs direct |")
 	fmt.Println("|---|---:|---|---:|---:|---:|---:|---:|---:|")
 	fmt.Printf("| direct | %d | row in a Deephaven input table | %.0f | %s | %s | %.1f s | %.0f | 1.00× |\n",
 		dres.alerts, dres.rate, ms(dres.p50), ms(dres.p99), float64(dres.alerts)/dres.rate, dres.rate)
 	fmt.Printf("| Kafka | %d | record acknowledged by the broker (acks=all) | %.0f | %s | %s | %.1f s | %.0f | %.2f× |\n",
 		kres.alerts, kres.rate, ms(kres.p50), ms(kres.p99), visible.Seconds(), e2e, e2e/dres.rate)
+	fmt.Println()
+	dsRate, ksRate := float64(n)/dsAck.Seconds(), float64(n)/ksVisible.Seconds()
+	fmt.Printf("Remote write 1.0, %d samples in requests of %d, %d concurrent requests:\n\n", n, load.perRequest, o.rwConns)
+	fmt.Println("| mode | samples | ack samples/s | all rows in Deephaven after | rows/s into Deephaven | vs direct |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	fmt.Printf("| direct | %d | %.0f | %.1f s | %.0f | 1.00× |\n", n, dsRate, dsAck.Seconds(), dsRate)
+	fmt.Printf("| Kafka | %d | %.0f | %.1f s | %.0f | %.2f× |\n", n, float64(n)/ksAck.Seconds(), ksVisible.Seconds(), ksRate, ksRate/dsRate)
 	return nil
 }
 
