@@ -30,7 +30,7 @@ func TestSinkAgainstBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, context.Background()) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done; s.Close() }()
 
 	alerts := s.Alerts()
 	if err := alerts.Write(ctx, []rows.AlertRow{{Fingerprint: "early"}}); !errors.Is(err, ErrNotReady) && err != nil {
