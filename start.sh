@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ./start.sh [--no-docker] [--help]
+Usage: ./start.sh [--no-docker] [--kafka] [--help]
 
 Starts Deephaven, Prometheus, Alertmanager and prometheus-deephaven-bridge,
 prints their URLs and, until Ctrl-C, a status line every few seconds.
@@ -22,6 +22,9 @@ service names replaced by local addresses.
 
 Options:
   --no-docker   run local processes even if Docker works
+  --kafka       Kafka mode: a Kafka broker too (scripts/kafka.sh locally, the
+                compose profile kafka with Docker); the bridge produces to it
+                and Deephaven's app.d consumes the topics
   -h, --help    show this help
 
 Environment (local mode):
@@ -29,6 +32,7 @@ Environment (local mode):
   PROMETHEUS_PORT=9090
   ALERTMANAGER_PORT=9093
   BRIDGE_PORT=5000         the bridge's webhook (/alerts) and /metrics
+  KAFKA_PORT=19092         with --kafka: the broker (and KAFKA_CONTROLLER_PORT=19093)
   DEEPHAVEN_HEAP=2g        Deephaven JVM heap (-Xmx)
   STATUS_INTERVAL=5        seconds between status lines
   START_RUN_DIR=.run       configs, data, logs (logs/) and the bridge binary
@@ -40,9 +44,11 @@ root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
 
 local_mode=false
+kafka=false
 for arg in "$@"; do
   case $arg in
     --no-docker) local_mode=true ;;
+    --kafka) kafka=true ;;
     -h | --help) usage; exit 0 ;;
     *) echo "start.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -60,6 +66,11 @@ if ! $local_mode && command -v docker >/dev/null 2>&1 && timeout 20 docker info 
   else
     echo "start.sh: Docker works but neither 'docker compose' nor docker-compose is installed; use --no-docker" >&2
     exit 1
+  fi
+  if $kafka; then
+    # One variable switches the bridge and app.d (docker-compose.yml).
+    export SINK_KIND=kafka
+    compose+=(--profile kafka)
   fi
   cat <<EOF
 start.sh: Docker engine found, running: ${compose[*]} up --build
@@ -79,16 +90,23 @@ DEEPHAVEN_PORT=${DEEPHAVEN_PORT:-10000}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
 ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9093}
 BRIDGE_PORT=${BRIDGE_PORT:-5000}
+KAFKA_PORT=${KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 DEEPHAVEN_HEAP=${DEEPHAVEN_HEAP:-2g}
 STATUS_INTERVAL=${STATUS_INTERVAL:-5}
 
 die() { echo "start.sh: $*" >&2; exit 1; }
 
-for var in DEEPHAVEN_PORT PROMETHEUS_PORT ALERTMANAGER_PORT BRIDGE_PORT STATUS_INTERVAL; do
+for var in DEEPHAVEN_PORT PROMETHEUS_PORT ALERTMANAGER_PORT BRIDGE_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT STATUS_INTERVAL; do
   [[ ${!var} =~ ^[0-9]+$ ]] || die "$var=${!var} is not a number"
 done
 ports="$DEEPHAVEN_PORT $PROMETHEUS_PORT $ALERTMANAGER_PORT $BRIDGE_PORT"
-[ "$(tr ' ' '\n' <<<"$ports" | sort -u | wc -l)" -eq 4 ] || die "the four ports must differ: $ports"
+port_vars="DEEPHAVEN_PORT:Deephaven PROMETHEUS_PORT:Prometheus ALERTMANAGER_PORT:Alertmanager BRIDGE_PORT:bridge"
+if $kafka; then
+  ports="$ports $KAFKA_PORT $KAFKA_CONTROLLER_PORT"
+  port_vars="$port_vars KAFKA_PORT:Kafka KAFKA_CONTROLLER_PORT:Kafka-controller"
+fi
+[ "$(tr ' ' '\n' <<<"$ports" | sort -u | wc -l)" -eq "$(wc -w <<<"$ports")" ] || die "the ports must differ: $ports"
 
 run_dir=${START_RUN_DIR:-$root/.run}
 mkdir -p "$run_dir"
@@ -118,7 +136,7 @@ fi
 
 # Connecting is the portable test; it also sees listeners on 0.0.0.0 and ::.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for pair in DEEPHAVEN_PORT:Deephaven PROMETHEUS_PORT:Prometheus ALERTMANAGER_PORT:Alertmanager BRIDGE_PORT:bridge; do
+for pair in $port_vars; do
   var=${pair%%:*}
   if port_in_use "${!var}"; then
     die "port ${!var} for ${pair#*:} is already in use; choose another with $var=..."
@@ -269,9 +287,21 @@ deephaven_ready() {
 # Deephaven (a JVM running app.d) is the slowest: Prometheus and Alertmanager
 # start while it does. The bridge needs both Deephaven and Prometheus;
 # Alertmanager retries webhooks until the bridge is there.
+# In Kafka mode the broker comes first: app.d consumes its topics (and
+# creates them when missing) at start.
+kafka_env=()
+bridge_env=()
+if $kafka; then
+  : >"$logs/kafka.log"
+  start kafka scripts/kafka.sh run --data-dir "$run_dir/kafka" \
+    --port "$KAFKA_PORT" --controller-port "$KAFKA_CONTROLLER_PORT"
+  wait_ready kafka 180 grep -q "Kafka Server started" "$logs/kafka.log"
+  kafka_env=(PROMETHEUS_BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT")
+  bridge_env=(BRIDGE_SINK_KIND=kafka BRIDGE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT")
+fi
 : >"$logs/deephaven.log"
 PROMETHEUS_BRIDGE_HISTORY_DIR="$run_dir/history" \
-start deephaven .venv/bin/python -u scripts/run_deephaven.py \
+start deephaven env "${kafka_env[@]}" .venv/bin/python -u scripts/run_deephaven.py \
   --host 127.0.0.1 --port "$DEEPHAVEN_PORT" --heap "$DEEPHAVEN_HEAP" \
   --app-dir app.d --data-dir "$run_dir/deephaven"
 start prometheus "$prometheus_bin" \
@@ -292,7 +322,7 @@ wait_ready deephaven 300 deephaven_ready
 BRIDGE_DEEPHAVEN_ADDRESS="127.0.0.1:$DEEPHAVEN_PORT" \
 BRIDGE_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT" \
 BRIDGE_HISTORY_DIR="$run_dir/history" \
-  start bridge "$run_dir/bin/prometheus-deephaven-bridge" \
+  start bridge env "${bridge_env[@]}" "$run_dir/bin/prometheus-deephaven-bridge" \
   --config.file="$root/bridge.yml" \
   --web.listen-address="127.0.0.1:$BRIDGE_PORT"
 wait_ready bridge 60 http_ok "http://127.0.0.1:$BRIDGE_PORT/-/ready"
@@ -307,7 +337,7 @@ fi
 
 cat <<EOF
 
-start.sh: the stack is up (logs in $logs):
+start.sh: the stack is up$($kafka && echo " in Kafka mode (broker 127.0.0.1:$KAFKA_PORT)") (logs in $logs):
   Deephaven IDE   http://localhost:$DEEPHAVEN_PORT/ide/
                   Panels menu: prometheus_alerts, prometheus_metrics,
                   prometheus_alerts_metrics (their join) and the figures
@@ -331,7 +361,12 @@ status_line() {
       match($0, /table="[^"]*"/)
       rows = rows sprintf(" %s=%.0f", substr($0, RSTART + 7, RLENGTH - 8), $NF)
     }
+    /^prometheus_deephaven_bridge_kafka_records_produced_total\{/ {
+      match($0, /topic="[^"]*"/)
+      rows = rows sprintf(" %s=%.0f", substr($0, RSTART + 7, RLENGTH - 8), $NF)
+    }
     /^prometheus_deephaven_bridge_upload_failures_total\{/ { failures += $NF }
+    /^prometheus_deephaven_bridge_kafka_produce_errors_total\{/ { failures += $NF }
     /^prometheus_deephaven_bridge_ready / { ready = ($NF == 1) ? "yes" : "NO" }
     END {
       if (rows == "") rows = " none yet"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what is missing, starts a
 # shared Deephaven test server, runs every Go test (unit, integration against
-# real Deephaven, Prometheus and Alertmanager, end to end), short fuzz runs,
+# real Deephaven, Prometheus and Alertmanager, and in Kafka mode a broker that
+# testenv.StartKafka runs from the jars setup.sh fetched, end to end), short fuzz runs,
 # and stops every process it started.
 #
 #   ./test.sh            everything

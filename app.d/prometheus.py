@@ -28,9 +28,92 @@ from deephaven.plot.selectable_dataset import one_click
 from deephaven.table_listener import listen
 
 # --- Schemas: keep in sync with pkg/rows/rows.go and samples.go (order matters). ---
+#
+# Two modes, chosen by the environment (never by data):
+#  - direct (default): the tables below are input tables the bridge writes;
+#  - Kafka (PROMETHEUS_BRIDGE_KAFKA_BROKERS set): the bridges produce rows to
+#    Kafka topics (pkg/kafkasink) and the same table names are built from
+#    Deephaven's own Kafka consumer, deduplicated by key (see _from_kafka).
 
-prometheus_alerts = input_table(
-    col_defs={
+# PROMETHEUS_BRIDGE_SINK_KIND=direct turns Kafka mode off even with brokers
+# set (docker-compose.yml sets the brokers always, the kind by profile).
+_kafka_brokers = os.environ.get("PROMETHEUS_BRIDGE_KAFKA_BROKERS", "").strip()
+if os.environ.get("PROMETHEUS_BRIDGE_SINK_KIND", "kafka") != "kafka":
+    _kafka_brokers = ""
+_kafka_prefix = os.environ.get("PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX", "prometheus_")
+_kafka_partitions = int(os.environ.get("PROMETHEUS_BRIDGE_KAFKA_PARTITIONS", "4"))
+
+
+def _ensure_topics(topics):
+    """Creates the topics that do not exist yet (as the bridge does), so that
+    this server may start before any bridge. Fixed code: the names come from
+    the prefix in the environment and the constant suffixes below."""
+    import jpy
+
+    admin_client = jpy.get_type("org.apache.kafka.clients.admin.AdminClient")
+    new_topic = jpy.get_type("org.apache.kafka.clients.admin.NewTopic")
+    optional = jpy.get_type("java.util.Optional")
+    integer = jpy.get_type("java.lang.Integer")
+    props = jpy.get_type("java.util.Properties")()
+    props.setProperty("bootstrap.servers", _kafka_brokers)
+    admin = admin_client.create(props)
+    try:
+        existing = set(admin.listTopics().names().get().toArray())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            # The broker's default replication factor, as the bridge does.
+            new = jpy.get_type("java.util.ArrayList")()
+            for t in missing:
+                new.add(new_topic(t, optional.of(integer(_kafka_partitions)), optional.empty()))
+            try:
+                admin.createTopics(new).all().get()
+            except Exception as e:  # noqa: BLE001 - a bridge may have created them meanwhile
+                print(f"prometheus.app: creating Kafka topics {missing}: {e}")
+    finally:
+        admin.close()
+
+
+def _from_kafka(suffix, col_defs, keys):
+    """The table of one topic: every record of the topic since its
+    beginning (no consumer group, no committed offsets: a restarted server
+    refills itself from Kafka's retention without any bridge's help), as a
+    blink table, reduced to the last row per key. last_by on a blink table
+    keeps one row per key for ever without keeping the blink rows, so two
+    bridges producing the same alert event, or a bridge retrying a write,
+    leave one row. Columns are the bridge's (pkg/kafkasink) plus Bridge,
+    the bridge that produced the row."""
+    from deephaven.stream.kafka import consumer as kc
+
+    spec = dict(col_defs)
+    spec["Bridge"] = dht.string
+    blink = kc.consume(
+        {"bootstrap.servers": _kafka_brokers, "auto.offset.reset": "earliest"},
+        _kafka_prefix + suffix,
+        offsets=kc.ALL_PARTITIONS_SEEK_TO_BEGINNING,
+        key_spec=kc.KeyValueSpec.IGNORE,
+        value_spec=kc.json_spec(spec),
+        table_type=kc.TableType.blink(),
+    )
+    return blink.last_by(keys).view(list(spec.keys()))
+
+
+_SLOTS = {"Writer": dht.long, "Slot": dht.long}
+
+
+def _table(suffix, col_defs, key_cols, kafka_keys):
+    """An input table in direct mode, a deduplicated Kafka table in Kafka
+    mode (where the direct mode's Writer and Slot columns do not exist)."""
+    if _kafka_brokers:
+        return _from_kafka(suffix, {k: v for k, v in col_defs.items() if k not in _SLOTS}, kafka_keys)
+    return input_table(col_defs=col_defs, key_cols=key_cols)
+
+
+if _kafka_brokers:
+    _ensure_topics([_kafka_prefix + s for s in ("alerts", "metrics", "samples", "rules", "alert_state", "alert_notifications")])
+
+prometheus_alerts = _table(
+    "alerts",
+    {
         "PrometheusDateTime": dht.Instant,
         "Job": dht.string,
         "Instance": dht.string,
@@ -52,11 +135,14 @@ prometheus_alerts = input_table(
         "AlertValue": dht.double,
     },
     # A repeated notification of the same alert event replaces its row.
-    key_cols=["Fingerprint", "Status", "PrometheusDateTime"],
+    ["Fingerprint", "Status", "PrometheusDateTime"],
+    # Kafka mode: the last row per key.
+    ["Fingerprint", "Status", "PrometheusDateTime"],
 )
 
-prometheus_metrics = input_table(
-    col_defs={
+prometheus_metrics = _table(
+    "metrics",
+    {
         "PrometheusDateTime": dht.Instant,
         "PrometheusQuery": dht.string,
         "Job": dht.string,
@@ -70,13 +156,16 @@ prometheus_metrics = input_table(
     },
     # Keyed by place, not content: the bridge reuses a slot once its row
     # left the live window (retention), so the table stays bounded.
-    key_cols=["Writer", "Slot"],
+    ["Writer", "Slot"],
+    # Kafka mode: the last row per key.
+    ["PrometheusQuery", "SeriesKey", "PrometheusDateTime"],
 )
 
 # Each alert's current state in Alertmanager (read from its API), silenced
 # and inhibited ones included.
-prometheus_alert_state = input_table(
-    col_defs={
+prometheus_alert_state = _table(
+    "alert_state",
+    {
         "Fingerprint": dht.string,
         "AlertName": dht.string,
         "Severity": dht.string,
@@ -93,12 +182,15 @@ prometheus_alert_state = input_table(
         "Alertmanager": dht.string,
         "SyncedAt": dht.Instant,
     },
-    key_cols=["Fingerprint"],
+    ["Fingerprint"],
+    # Kafka mode: the last row per key.
+    ["Fingerprint"],
 )
 
 # Every notification of every alert, repeats included.
-prometheus_alert_notifications = input_table(
-    col_defs={
+prometheus_alert_notifications = _table(
+    "alert_notifications",
+    {
         "Fingerprint": dht.string,
         "StartsAt": dht.Instant,
         "Status": dht.string,
@@ -109,14 +201,17 @@ prometheus_alert_notifications = input_table(
         "Writer": dht.long,
         "Slot": dht.long,
     },
-    key_cols=["Writer", "Slot"],
+    ["Writer", "Slot"],
+    # Kafka mode: the last row per key.
+    ["Bridge", "Fingerprint", "StartsAt", "Status", "ReceivedAt", "Source", "Receiver"],
 )
 
 # One row per alerting rule the bridge discovered in Prometheus, with the
 # value expression it polls (as PrometheusQuery `Query` in prometheus_metrics)
 # and how each alert of the rule joins it, or why the rule is not polled.
-prometheus_rules = input_table(
-    col_defs={
+prometheus_rules = _table(
+    "rules",
+    {
         "Group": dht.string,
         "File": dht.string,
         "AlertName": dht.string,
@@ -138,7 +233,9 @@ prometheus_rules = input_table(
         "UpdatedAt": dht.Instant,
         "Present": dht.bool_,
     },
-    key_cols=["File", "Group", "AlertName", "Expr"],
+    ["File", "Group", "AlertName", "Expr"],
+    # Kafka mode: the last row per key.
+    ["File", "Group", "AlertName", "Expr"],
 )
 
 # One row per bridge and alerts table: this server still holds what that
@@ -156,8 +253,9 @@ prometheus_bridge_checkpoints = input_table(
 
 # One row per float sample Prometheus sends by remote write (POST
 # /api/v1/write to the bridge); append-only. Matches pkg/rows/samples.go.
-prometheus_samples = input_table(
-    col_defs={
+prometheus_samples = _table(
+    "samples",
+    {
         "PrometheusDateTime": dht.Instant,
         "MetricName": dht.string,
         "SeriesKey": dht.string,
@@ -169,7 +267,9 @@ prometheus_samples = input_table(
         "Writer": dht.long,
         "Slot": dht.long,
     },
-    key_cols=["Writer", "Slot"],
+    ["Writer", "Slot"],
+    # Kafka mode: the last row per key.
+    ["MetricName", "SeriesKey", "PrometheusDateTime"],
 )
 
 # For each alert event, the latest sample of the same series (PrometheusQuery

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the local stack need, only where missing:
-# Debian packages (Java, Prometheus, Alertmanager, node exporter, docker-compose for the
-# static compose check, Chromium for the browser test) and a project-local
+# Debian packages (Java, Maven for the Kafka broker's jars, Prometheus, Alertmanager,
+# node exporter, docker-compose for the static compose check, Chromium for the browser
+# test), the Kafka broker's jars from Maven Central (scripts/kafka.sh) and a project-local
 # Python virtualenv with deephaven-server and pydeephaven, and DuckDB for the
 # check that other readers read the history's Parquet files.
 set -euo pipefail
@@ -12,6 +13,7 @@ DUCKDB_VERSION="${DUCKDB_VERSION:-2.0.1}"
 
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
@@ -41,3 +43,7 @@ if ! .venv/bin/python -c "import duckdb" >/dev/null 2>&1; then
   echo "setup: installing duckdb==${DUCKDB_VERSION} into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "duckdb==${DUCKDB_VERSION}"
 fi
+
+# The Kafka broker of Kafka mode's tests and of start.sh --kafka (43 MB,
+# cached in .cache/kafka; a no-op once there).
+scripts/kafka.sh fetch >/dev/null

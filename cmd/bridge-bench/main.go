@@ -16,7 +16,10 @@
 //     protobuf bodies over HTTP, acknowledged once the rows are in
 //     Deephaven) next to the client's raw upload of the same rows;
 //   - with --memory, the bridge's RSS after 500,000 and after 5,000,000
-//     distinct alerts.
+//     distinct alerts;
+//   - with --only kafka (alone), direct mode next to Kafka mode: the same
+//     alerts into one Deephaven (app.d consuming the topics), with a broker
+//     from scripts/kafka.sh; see kafka.go.
 //
 // Without --deephaven it starts a server of its own (scripts/run_deephaven.py
 // with --heap). With --profile DIR it saves the bridge's CPU profile of the
@@ -89,7 +92,7 @@ func main() {
 	flag.IntVar(&o.metricRows, "metric-rows", 200_000, "rows of the metrics runs")
 	flag.BoolVar(&o.memory, "memory", false, "measure the bridge's RSS after 500,000 and 5,000,000 distinct alerts")
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of the 8 x 100 run in this directory")
-	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,remotewrite,memory (default all; memory only with --memory)")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,remotewrite,memory (default all; memory only with --memory); or kafka alone: direct vs Kafka mode, with a broker and a Deephaven of its own")
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
@@ -107,6 +110,9 @@ func main() {
 	run := run
 	if o.soak > 0 || o.keys > 0 {
 		run = soakMain
+	}
+	if o.only == "kafka" {
+		run = kafkaMain
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bridge-bench:", err)
@@ -302,6 +308,16 @@ func freeAddr() (string, error) {
 
 // startDeephaven starts scripts/run_deephaven.py and waits for it.
 func startDeephaven(root, dir, heap string) (stop func(), addr string, err error) {
+	return startDeephavenDir(root, dir, heap, "")
+}
+
+// startDeephavenApp starts Deephaven with app.d, which reads its mode from
+// the environment this process passes on.
+func startDeephavenApp(root, dir, heap string) (stop func(), addr string, err error) {
+	return startDeephavenDir(root, dir, heap, filepath.Join(root, "app.d"))
+}
+
+func startDeephavenDir(root, dir, heap, appDir string) (stop func(), addr string, err error) {
 	addr, err = freeAddr()
 	if err != nil {
 		return nil, "", err
@@ -318,6 +334,9 @@ func startDeephaven(root, dir, heap string) (stop func(), addr string, err error
 	}
 	cmd := exec.Command(py, filepath.Join(root, "scripts", "run_deephaven.py"),
 		"--port", port, "--heap", heap, "--data-dir", filepath.Join(dir, "deephaven"))
+	if appDir != "" {
+		cmd.Args = append(cmd.Args, "--app-dir", appDir)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -414,10 +433,6 @@ func procCPU(pid int) time.Duration {
 var extraConfig string
 
 func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	sfx := fmt.Sprintf("%s_%d", name, time.Now().UnixNano()%1e9)
 	cfg := fmt.Sprintf(`deephaven: {address: %q`+extraConfig+`}
 prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
@@ -427,6 +442,16 @@ tables: {alerts: bench_alerts_%s, metrics: bench_metrics_%s, joined: bench_joine
 `, dh, sfx, sfx, sfx, sfx, sfx)
 	if journal {
 		cfg += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal-"+sfx))
+	}
+	return startBridgeConfig(bin, dir, sfx, cfg)
+}
+
+// startBridgeConfig runs the bridge binary with the configuration cfg and
+// waits until it is ready.
+func startBridgeConfig(bin, dir, sfx, cfg string) (*bridge, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, "bridge-"+sfx+".yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -15,8 +15,13 @@
 // Rule discovery feeds the poller (the rules' value expressions) and the
 // webhook (which query and series each alert joins).
 //
+// In Kafka mode (sink.kind: kafka) the writers are pkg/kafkasink's instead:
+// rows go to Kafka topics, which Deephaven consumes itself (app.d), and the
+// journal, retention and the history are not built.
+//
 // sources.go builds the list of sources, deephaven.go the sink into
-// Deephaven, lifecycle.go runs them and stops them in reverse order.
+// Deephaven, kafka.go the one into Kafka, lifecycle.go runs them and stops
+// them in reverse order.
 package app
 
 import (
@@ -35,6 +40,7 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/history"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/kafkasink"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/retention"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rules"
@@ -91,6 +97,27 @@ func LoadConfig(path string, getenv func(string) string) (*config.Config, error)
 	if getenv(EnvDeephavenPSK) != "" {
 		cfg.Deephaven.Auth = config.AuthConfig{Type: config.AuthPSK, KeyEnv: EnvDeephavenPSK}
 	}
+	if v := getenv(EnvKafkaBrokers); v != "" {
+		if cfg.Kafka.Brokers, err = config.ParseBrokers(v); err != nil {
+			return nil, err
+		}
+	}
+	switch v := getenv(EnvSinkKind); v {
+	case "":
+	case config.SinkDirect, config.SinkKafka:
+		cfg.Sink.Kind = v
+	default:
+		return nil, fmt.Errorf("%s: unknown sink kind %q, want %s or %s", EnvSinkKind, v, config.SinkDirect, config.SinkKafka)
+	}
+	if !cfg.KafkaMode() && cfg.Deephaven.Address == "" {
+		return nil, fmt.Errorf("%s: deephaven.address must be set with sink.kind direct (or %s)", path, EnvDeephavenAddress)
+	}
+	if cfg.KafkaMode() && len(cfg.Kafka.Brokers) == 0 {
+		return nil, fmt.Errorf("%s: kafka.brokers must be set with sink.kind kafka (or %s)", path, EnvKafkaBrokers)
+	}
+	if cfg.KafkaMode() && cfg.Journal.Dir != "" {
+		return nil, fmt.Errorf("%s: journal.dir (%s) must be empty with sink.kind kafka: the Kafka topics are the durable store", path, EnvJournalDir)
+	}
 	return cfg, nil
 }
 
@@ -123,7 +150,9 @@ type bridge struct {
 	// ID, or one made for this process when there is no journal.
 	id string
 
-	dh      *deephavenSink   // where rows land
+	dh      *deephavenSink   // where rows land in direct mode; nil in Kafka mode
+	kafka   *kafkasink.Sink  // where rows go in Kafka mode; nil in direct mode
+	out     writers          // the writers of whichever of the two is on
 	journal *journal.Journal // nil when journal.dir is unset
 	ship    *shipper.Shipper // delivers journaled alerts; nil without a journal
 
@@ -146,7 +175,8 @@ type bridge struct {
 
 // Run runs the bridge until ctx ends, then stops it in reverse order of the
 // data flow: HTTP intake, the sources, the journal's shipper, the sinks'
-// last uploads, the Deephaven session. It returns an error when the
+// last uploads, the Deephaven session (in Kafka mode: HTTP intake, the
+// sources, the producer's records in flight). It returns an error when the
 // configuration is invalid, when Deephaven holds tables with another schema,
 // or when the HTTP server cannot listen.
 func Run(ctx context.Context, opts Options) error {
@@ -168,6 +198,50 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	b := &bridge{opts: opts, logger: opts.Logger, reg: opts.Registry, cfg: cfg, id: processID()}
 	b.registerMetrics()
+	defer func() {
+		if b.kafka != nil {
+			b.kafka.Close()
+		}
+		if b.history != nil {
+			b.history.Close()
+		}
+		if b.journal != nil {
+			b.journal.Close()
+		}
+	}()
+	if cfg.KafkaMode() {
+		if err := b.newKafkaSink(cfg); err != nil {
+			return err
+		}
+	} else if err := b.buildDirect(cfg); err != nil {
+		return err
+	}
+	if err := b.buildSources(cfg); err != nil {
+		return err
+	}
+
+	l := newLifecycle(b.logger)
+	if b.kafka != nil {
+		l.add("kafka", func(ctx context.Context) error { return b.kafka.Run(ctx, l.drain()) })
+	} else {
+		b.addDirect(l)
+	}
+	for _, s := range b.sources {
+		l.add(s.Name(), s.Run)
+	}
+	l.add("reload", b.reloadLoop)
+	l.add("http", func(ctx context.Context) error { return b.serve(ctx, l.drain()) })
+	err = l.run(ctx, opts.ShutdownTimeout)
+	b.logger.Info("Stopped")
+	return err
+}
+
+// buildDirect builds direct mode's sink: the alert journal and its shipper
+// when journal.dir is set, the Deephaven sink, retention and the history.
+// The caller closes b.journal and b.history.
+func (b *bridge) buildDirect(cfg *config.Config) error {
+	var err error
+	opts := b.opts
 	if cfg.Journal.Dir != "" {
 		b.journal, err = journal.Open(cfg.Journal.Dir, journal.Options{
 			MaxBytes: cfg.Journal.MaxBytes, MaxAge: time.Duration(cfg.Journal.MaxAge), SegmentBytes: cfg.Journal.SegmentBytes,
@@ -175,29 +249,24 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("journal.dir: %w", err)
 		}
-		defer b.journal.Close()
 		b.id = b.journal.ID()
 	}
 	if b.dh, err = newDeephavenSink(cfg, writerName(cfg, opts.Web, b.id), opts.Getenv, b.onTablesReady, b.logger, b.reg); err != nil {
 		return err
 	}
+	b.out = directWriters(b.dh)
 	if b.journal != nil {
 		b.ship = shipper.New(b.journal, b.deliverJournaled, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
 		b.ship.SetNotifications(b.deliverJournaledNotes, b.dh.notes.Write)
 		st := b.journal.Stats()
 		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
 	}
-	if err := b.buildRetention(cfg); err != nil {
-		return err
-	}
-	if b.history != nil {
-		defer b.history.Close()
-	}
-	if err := b.buildSources(cfg); err != nil {
-		return err
-	}
+	return b.buildRetention(cfg)
+}
 
-	l := newLifecycle(b.logger)
+// addDirect adds direct mode's stages: the Deephaven connection, a
+// batcher per table and the journal's shipper.
+func (b *bridge) addDirect(l *lifecycle) {
 	l.add("deephaven", b.dh.run)
 	for _, s := range b.dh.batchers() {
 		l.add(s.name, func(ctx context.Context) error { s.run(ctx, l.drain()); return nil })
@@ -213,12 +282,4 @@ func Run(ctx context.Context, opts Options) error {
 			return nil
 		})
 	}
-	for _, s := range b.sources {
-		l.add(s.Name(), s.Run)
-	}
-	l.add("reload", b.reloadLoop)
-	l.add("http", func(ctx context.Context) error { return b.serve(ctx, l.drain()) })
-	err = l.run(ctx, opts.ShutdownTimeout)
-	b.logger.Info("Stopped")
-	return err
 }

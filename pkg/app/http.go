@@ -53,7 +53,7 @@ func (b *bridge) routes() http.Handler {
 	r.GET("/-/healthy", health)
 	r.HEAD("/-/healthy", health)
 	ready := func(c *gin.Context) {
-		if err := b.dh.ready(); err != nil {
+		if err := b.out.ready(); err != nil {
 			c.String(http.StatusServiceUnavailable, "Not ready: %v\n", err)
 			return
 		}
@@ -100,7 +100,7 @@ func (b *bridge) registerMetrics() {
 			Name: "prometheus_deephaven_bridge_ready",
 			Help: "1 while the bridge can write rows to Deephaven, else 0.",
 		}, func() float64 {
-			if b.dh != nil && b.dh.ready() == nil {
+			if b.out.ready != nil && b.out.ready() == nil {
 				return 1
 			}
 			return 0

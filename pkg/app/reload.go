@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"reflect"
 	"strings"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/source"
@@ -66,6 +67,9 @@ func (b *bridge) reload() error {
 	}
 	if old.Journal != cfg.Journal {
 		needRestart = append(needRestart, "journal")
+	}
+	if old.Sink != cfg.Sink || !reflect.DeepEqual(old.Kafka, cfg.Kafka) {
+		needRestart = append(needRestart, "sink, kafka")
 	}
 	if len(needRestart) > 0 {
 		b.logger.Warn("Some changed settings take effect only after a restart", "keys", strings.Join(needRestart, ", "))

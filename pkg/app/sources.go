@@ -26,7 +26,7 @@ import (
 func (b *bridge) buildSources(cfg *config.Config) error {
 	// Without a journal an alert is acknowledged once it is in Deephaven;
 	// with one, once it is fsynced in the journal.
-	var alertRows sink.Writer[rows.AlertRow] = b.dh.alerts
+	var alertRows sink.Writer[rows.AlertRow] = b.out.alerts
 	if b.ship != nil {
 		alertRows = b.ship
 	}
@@ -34,14 +34,14 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	b.poll = poller.New(promAPI, b.dh.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)), poller.WithHistoryForNewQueries())
+	b.poll = poller.New(promAPI, b.out.metrics, b.logger.With("component", "poller"), b.reg, poller.WithBackfill(time.Duration(cfg.Prometheus.BackfillMax)), poller.WithHistoryForNewQueries())
 	b.poll.SetQueries(poller.ConfigSet, poller.ConfiguredQueries(cfg))
 
 	ruleSettings, err := rules.SettingsFromConfig(cfg)
 	if err != nil {
 		return err
 	}
-	b.rules = rules.New(promAPI, b.poll, b.dh.rules, ruleSettings, b.logger.With("component", "rules"), b.reg)
+	b.rules = rules.New(promAPI, b.poll, b.out.rules, ruleSettings, b.logger.With("component", "rules"), b.reg)
 
 	alertOpts, err := alerts.OptionsFromConfig(cfg)
 	if err != nil {
@@ -53,7 +53,7 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
 	// Notifications are journaled with the alerts when the journal is on,
 	// so that a request is acknowledged while Deephaven is down.
-	var notes sink.Writer[rows.NotificationRow] = b.dh.notes
+	var notes sink.Writer[rows.NotificationRow] = b.out.notes
 	if b.ship != nil {
 		notes = b.ship.Notes()
 	}
@@ -61,7 +61,11 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 
 	// Alertmanager's own view: silenced and inhibited alerts, and alerts
 	// missed while the bridge was down.
-	sync := amsync.New(promAPI, nil, b.dh.states, alertRows, b.apiRows, b.presentAlerts,
+	present := b.presentAlerts
+	if b.dh == nil {
+		present = noAlertsPresent
+	}
+	sync := amsync.New(promAPI, nil, b.out.states, alertRows, b.apiRows, present,
 		amsync.SettingsFromConfig(cfg), b.logger.With("component", "alertmanager-sync"), b.reg)
 
 	rwOpts, err := remotewrite.OptionsFromConfig(cfg)
@@ -70,7 +74,7 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	}
 	// Always built, so that a reload can turn it on or off (it answers 404
 	// while disabled).
-	remoteWrite := remotewrite.NewHandler(b.dh.samples, rwOpts, b.logger.With("component", "remote_write"), b.reg)
+	remoteWrite := remotewrite.NewHandler(b.out.samples, rwOpts, b.logger.With("component", "remote_write"), b.reg)
 
 	b.sources = []source.Source{
 		b.hook,
@@ -79,9 +83,11 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 		// The poller starts once the tables are ready: its rows could not
 		// land before, and the newest samples already in Deephaven tell it
 		// where to resume (onTablesReady; the gap since is backfilled).
-		afterReady(b.poll, b.dh.readyCh),
-		afterReady(sync, b.dh.readyCh),
-		afterReady(b.keep, b.dh.readyCh),
+		afterReady(b.poll, b.out.readyCh),
+		afterReady(sync, b.out.readyCh),
+	}
+	if b.keep != nil {
+		b.sources = append(b.sources, afterReady(b.keep, b.out.readyCh))
 	}
 	return nil
 }

@@ -60,6 +60,11 @@ type Config struct {
 
 	// RemoteWrite receives samples from Prometheus's remote write.
 	RemoteWrite RemoteWriteConfig `yaml:"remote_write"`
+
+	// Sink chooses between writing into Deephaven directly and producing
+	// to Kafka; Kafka configures the latter.
+	Sink  SinkConfig  `yaml:"sink"`
+	Kafka KafkaConfig `yaml:"kafka"`
 }
 
 // RetentionConfig bounds the live tables: rows older than Live leave them
@@ -400,6 +405,8 @@ func defaults() Config {
 			Timeout:      model.Duration(10 * time.Second),
 		},
 		RemoteWrite: RemoteWriteConfig{Enabled: true, MaxBodyBytes: DefaultRemoteWriteMaxBodyBytes},
+		Sink:        SinkConfig{Kind: SinkDirect},
+		Kafka:       defaultKafka(),
 	}
 }
 

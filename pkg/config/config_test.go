@@ -169,6 +169,9 @@ func minimalWant() *Config {
 		Rules:        RulesConfig{Enabled: true, RefreshInterval: dur("1m")},
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
 		RemoteWrite:  RemoteWriteConfig{Enabled: true, MaxBodyBytes: 32 << 20},
+		Sink:         SinkConfig{Kind: SinkDirect},
+		Kafka: KafkaConfig{TopicPrefix: "prometheus_", ClientID: "prometheus-deephaven-bridge",
+			ProduceTimeout: dur("10s"), Partitions: 4},
 	}
 }
 
@@ -237,6 +240,9 @@ func TestLoadGood(t *testing.T) {
 		Alertmanager: AlertmanagerConfig{Enabled: true, SyncInterval: dur("30s"), Timeout: dur("10s")},
 		RemoteWrite: RemoteWriteConfig{Enabled: false, MaxBodyBytes: 1 << 20,
 			Match: []string{`{__name__=~"node_cpu.*", job="node"}`, `up`}},
+		Sink: SinkConfig{Kind: SinkDirect},
+		Kafka: KafkaConfig{TopicPrefix: "prometheus_", ClientID: "prometheus-deephaven-bridge",
+			ProduceTimeout: dur("10s"), Partitions: 4},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(good.yml):\n got %s\nwant %s", got, want)

@@ -71,7 +71,10 @@ func (c *Config) validate(file string) error {
 	v := &validator{file: file}
 
 	dh := keyPath("deephaven")
-	v.address(dh.field("address"), c.Deephaven.Address)
+	// In Kafka mode the bridge does not connect to Deephaven.
+	if !c.KafkaMode() || c.Deephaven.Address != "" {
+		v.address(dh.field("address"), c.Deephaven.Address)
+	}
 	v.auth(dh.field("auth"), c.Deephaven.Auth)
 	tls := c.Deephaven.TLS
 	if (tls.CertFile == "") != (tls.KeyFile == "") {
@@ -198,6 +201,7 @@ func (c *Config) validate(file string) error {
 	}
 
 	c.RemoteWrite.validate(v, "remote_write")
+	c.validateSink(v)
 
 	return errors.Join(v.errs...)
 }

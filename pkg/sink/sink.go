@@ -7,7 +7,8 @@
 // retried with capped exponential backoff while anyone still waits for it.
 //
 // Data flow: source → Writer.Write → batch → Upload → Deephaven (pkg/tables)
-// or Kafka (pkg/kafka).
+// or Kafka (pkg/kafkasink, whose writers produce to topics directly, without
+// a Batcher).
 package sink
 
 import (

@@ -33,6 +33,7 @@ type composeService struct {
 	Volumes     []string                     `yaml:"volumes"`
 	Ports       []string                     `yaml:"ports"`
 	User        string                       `yaml:"user"`
+	Profiles    []string                     `yaml:"profiles"`
 	DependsOn   map[string]composeDependency `yaml:"depends_on"`
 	Healthcheck *struct {
 		Test []string `yaml:"test"`
@@ -320,6 +321,39 @@ func TestComposeFileAgreesWithConfigs(t *testing.T) {
 		u, err := url.Parse(got)
 		if got != "http://prometheus:9090" || err != nil || !servicePort("bridge", u.Host) {
 			t.Errorf("bridge BRIDGE_PROMETHEUS_URL=%q, want http://prometheus:9090 (prometheus ports %v)", got, svc["prometheus"].containerPorts())
+		}
+	})
+
+	t.Run("kafka mode", func(t *testing.T) {
+		// The broker runs only with --profile kafka, advertises the name
+		// the bridge and Deephaven dial, and one variable switches both to
+		// Kafka mode.
+		k, ok := svc["kafka"]
+		if !ok {
+			t.Fatalf("no kafka service")
+		}
+		if !slices.Equal(k.Profiles, []string{"kafka"}) {
+			t.Errorf("kafka profiles %v, want [kafka]", k.Profiles)
+		}
+		if !strings.Contains(k.Environment["KAFKA_ADVERTISED_LISTENERS"], "PLAINTEXT://kafka:9092") ||
+			!strings.Contains(k.Environment["KAFKA_LISTENERS"], "PLAINTEXT://:9092") {
+			t.Errorf("kafka listeners %q advertised %q, want PLAINTEXT on :9092 as kafka:9092",
+				k.Environment["KAFKA_LISTENERS"], k.Environment["KAFKA_ADVERTISED_LISTENERS"])
+		}
+		if k.Environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] != "false" {
+			t.Errorf("KAFKA_AUTO_CREATE_TOPICS_ENABLE=%q, want false: a typo in a topic prefix must not create topics", k.Environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"])
+		}
+		bridge, dh := svc["bridge"].Environment, svc["deephaven"].Environment
+		if bridge["BRIDGE_KAFKA_BROKERS"] != "kafka:9092" || dh["PROMETHEUS_BRIDGE_KAFKA_BROKERS"] != "kafka:9092" {
+			t.Errorf("brokers: bridge %q, deephaven %q, want kafka:9092", bridge["BRIDGE_KAFKA_BROKERS"], dh["PROMETHEUS_BRIDGE_KAFKA_BROKERS"])
+		}
+		if kind := bridge["BRIDGE_SINK_KIND"]; kind != "${SINK_KIND:-direct}" || dh["PROMETHEUS_BRIDGE_SINK_KIND"] != kind {
+			t.Errorf("sink kind: bridge %q, deephaven %q, want both ${SINK_KIND:-direct}", kind, dh["PROMETHEUS_BRIDGE_SINK_KIND"])
+		}
+		for _, name := range []string{"bridge", "deephaven"} {
+			if _, ok := svc[name].DependsOn["kafka"]; ok {
+				t.Errorf("%s depends on kafka, which is not started without --profile kafka", name)
+			}
 		}
 	})
 

@@ -1,0 +1,192 @@
+package app_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+)
+
+// kafkaLedger records which alerts a sender got a 2xx for.
+type kafkaLedger struct {
+	mu    sync.Mutex
+	acked map[string]bool // fingerprint → acknowledged by some bridge
+}
+
+func (l *kafkaLedger) ack(fp string) {
+	l.mu.Lock()
+	l.acked[fp] = true
+	l.mu.Unlock()
+}
+
+func (l *kafkaLedger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// kafkaStored counts the rows per fingerprint of the deduplicated alerts
+// table, read through a fresh client.
+func kafkaStored(t *testing.T, dhAddr string) map[string]int {
+	c := client(t, dhAddr)
+	out := map[string]int{}
+	for _, r := range readTable(t, c, "prometheus_alerts") {
+		fp, _ := r["Fingerprint"].(string)
+		out[fp]++
+	}
+	return out
+}
+
+// kafkaCheck compares the acknowledged alerts with the table: every one
+// present exactly once. It returns "" when they agree, else the counts.
+func kafkaCheck(l *kafkaLedger, stored map[string]int) (string, [4]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	missing, dups := 0, 0
+	for fp := range l.acked {
+		switch n := stored[fp]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups++
+		}
+	}
+	counts := [4]int{len(l.acked), len(stored), missing, dups}
+	if missing == 0 && dups == 0 {
+		return "", counts
+	}
+	return fmt.Sprintf("acknowledged %d, stored %d, missing %d, duplicates %d", counts[0], counts[1], counts[2], counts[3]), counts
+}
+
+// Kafka mode end to end, with real servers: one broker, one Deephaven
+// running app.d with the Kafka consumer, two bridges producing to it.
+//
+//	(a) senders post every alert to both bridges, retrying until one
+//	    answers 2xx, while one bridge is stopped mid-stream: every
+//	    acknowledged alert is in prometheus_alerts exactly once;
+//	(b) the broker stops for 30 s while senders post: no request sent
+//	    during the outage is answered 2xx, and after the broker is back the
+//	    senders' retries get through, again exactly once each;
+//	(c) Deephaven is killed and started again: the tables refill from the
+//	    topics alone, with the same rows.
+func TestKafkaModeEndToEnd(t *testing.T) {
+	kafka := testenv.StartKafka(t)
+	const prefix = "kafka_e2e_"
+	dh := testenv.StartDeephaven(t, testenv.DeephavenOptions{AppDir: "app.d", Heap: "1g", Env: []string{
+		"PROMETHEUS_BRIDGE_KAFKA_BROKERS=" + kafka.Addr(),
+		"PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX=" + prefix,
+	}})
+	kafkaYAML := fmt.Sprintf("sink: {kind: kafka}\nkafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}\nalertmanager: {enabled: false}\nrules: {enabled: false}\n", kafka.Addr(), prefix)
+	setup := bridgeSetup{Deephaven: "127.0.0.1:1", Extra: kafkaYAML}
+	b1, b2 := startBridge(t, setup), startBridge(t, setup)
+	var urls [2]atomic.Pointer[string]
+	urls[0].Store(&b1.URL)
+	urls[1].Store(&b2.URL)
+
+	ledger := &kafkaLedger{acked: map[string]bool{}}
+	var (
+		next       atomic.Int64 // the next alert's number
+		stopSend   atomic.Bool
+		outageFrom atomic.Int64 // Unix ns: the broker is down from then ...
+		outageTo   atomic.Int64 // ... until then (0 while it still is)
+		bad2xx     atomic.Int64 // 2xx for requests sent and answered during the outage
+		posts      atomic.Int64
+	)
+	startsAt := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	send := func() {
+		for !stopSend.Load() {
+			n := next.Add(1)
+			fp := fmt.Sprintf("%016x", n)
+			body := notification("firing", fp, startsAt, "0001-01-01T00:00:00Z",
+				map[string]string{"alertname": "KafkaE2E", "n": fmt.Sprint(n)})
+			// To both bridges, as an Alertmanager HA pair would; an alert
+			// counts as acknowledged once either answered 2xx. The sender
+			// retries until then.
+			for acked := false; !acked; {
+				for i := range urls {
+					sent := time.Now().UnixNano()
+					code := tryPost(*urls[i].Load()+"/alerts", body)
+					posts.Add(1)
+					if code/100 != 2 {
+						continue
+					}
+					acked = true
+					if from := outageFrom.Load(); from != 0 && sent > from && outageTo.Load() == 0 {
+						bad2xx.Add(1)
+					}
+				}
+				if acked {
+					ledger.ack(fp)
+				} else {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
+	}
+	var senders sync.WaitGroup
+	for range 4 {
+		senders.Add(1)
+		go func() { defer senders.Done(); send() }()
+	}
+
+	// (a) one bridge goes away mid-stream.
+	time.Sleep(3 * time.Second)
+	if err := b1.stop(); err != nil {
+		t.Errorf("stopping bridge 1: %v", err)
+	}
+	t.Logf("(a) bridge 1 stopped after %d acknowledged alerts", ledger.count())
+	time.Sleep(2 * time.Second)
+	b3 := startBridge(t, setup)
+	urls[0].Store(&b3.URL)
+	time.Sleep(2 * time.Second)
+
+	// (b) the broker is down for 30 s.
+	kafka.Stop()
+	outageFrom.Store(time.Now().UnixNano())
+	before := ledger.count()
+	time.Sleep(30 * time.Second)
+	outageTo.Store(time.Now().UnixNano())
+	kafka.Restart(t)
+	t.Logf("(b) broker was down 30s: %d alerts acknowledged during the outage (want 0 requests sent then answered 2xx: %d)",
+		ledger.count()-before, bad2xx.Load())
+	if bad2xx.Load() != 0 {
+		t.Errorf("%d requests sent while the broker was down were answered 2xx", bad2xx.Load())
+	}
+	// The senders catch up.
+	caughtUp := ledger.count()
+	eventually(t, 60*time.Second, func() string {
+		if ledger.count() > caughtUp+50 {
+			return ""
+		}
+		return fmt.Sprintf("senders stuck at %d acknowledged alerts after the broker came back", ledger.count())
+	})
+	stopSend.Store(true)
+	senders.Wait()
+
+	var counts [4]int
+	eventually(t, 60*time.Second, func() string {
+		why, c := kafkaCheck(ledger, kafkaStored(t, dh.Addr()))
+		counts = c
+		return why
+	})
+	t.Logf("(a+b) acknowledged %d, stored %d, missing %d, duplicates %d (%d posts)", counts[0], counts[1], counts[2], counts[3], posts.Load())
+
+	// (c) Deephaven starts again with nothing: the topics refill it.
+	dh.Kill()
+	start := time.Now()
+	dh.Restart(t)
+	var refilled [4]int
+	eventually(t, 90*time.Second, func() string {
+		why, c := kafkaCheck(ledger, kafkaStored(t, dh.Addr()))
+		refilled = c
+		return why
+	})
+	t.Logf("(c) Deephaven restarted and refilled from Kafka in %v: acknowledged %d, stored %d, missing %d, duplicates %d",
+		time.Since(start).Round(time.Second), refilled[0], refilled[1], refilled[2], refilled[3])
+	if refilled[1] != counts[1] {
+		t.Errorf("after the restart the table has %d alerts, before %d", refilled[1], counts[1])
+	}
+}
