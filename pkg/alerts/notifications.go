@@ -16,6 +16,13 @@ import (
 // seconds; repeats come every repeat_interval, which is minutes or hours.
 const DefaultNotificationWindow = time.Minute
 
+// maxNotesRemembered bounds the notifications remembered for the window.
+// In an alert storm the window holds rate × window keys (600,000 at
+// 10,000 alerts/s); past the bound the oldest are forgotten, so a
+// duplicate of one of them arriving later is written twice rather than the
+// bridge's memory growing with the rate.
+const maxNotesRemembered = 100000
+
 // noteKey identifies a notification of an alert: the alert episode, its
 // status, and the receiver it went to.
 type noteKey struct {
@@ -37,8 +44,15 @@ type NotificationLog struct {
 
 	mu   sync.Mutex
 	seen map[noteKey]time.Time // when each was written
-	// sweep is when seen is next cleared of keys older than the window.
-	sweep time.Time
+	// order holds seen's keys oldest first (from head on), so both the
+	// window and the bound forget from the front.
+	order []noteEntry
+	head  int
+}
+
+type noteEntry struct {
+	key noteKey
+	at  time.Time
 }
 
 // NewNotificationLog returns a log writing to w; a window ≤ 0 gets the
@@ -57,14 +71,7 @@ func (n *NotificationLog) Record(ctx context.Context, rs []rows.AlertRow, receiv
 	notes := make([]rows.NotificationRow, 0, len(rs))
 	keys := make([]noteKey, 0, len(rs))
 	n.mu.Lock()
-	if receivedAt.After(n.sweep) {
-		for k, at := range n.seen {
-			if receivedAt.Sub(at) >= n.window {
-				delete(n.seen, k)
-			}
-		}
-		n.sweep = receivedAt.Add(n.window)
-	}
+	n.forget(func(e noteEntry) bool { return receivedAt.Sub(e.at) >= n.window })
 	inRequest := map[noteKey]bool{}
 	for i := range rs {
 		r := &rs[i]
@@ -89,7 +96,27 @@ func (n *NotificationLog) Record(ctx context.Context, rs []rows.AlertRow, receiv
 	n.mu.Lock()
 	for _, k := range keys {
 		n.seen[k] = receivedAt
+		n.order = append(n.order, noteEntry{k, receivedAt})
 	}
+	n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
 	n.mu.Unlock()
 	return nil
+}
+
+// forget drops the oldest entries while old says so. An entry whose key
+// was written again since is only dropped from order. Called with mu held.
+func (n *NotificationLog) forget(old func(noteEntry) bool) {
+	for n.head < len(n.order) && old(n.order[n.head]) {
+		e := n.order[n.head]
+		if at, ok := n.seen[e.key]; ok && at.Equal(e.at) {
+			delete(n.seen, e.key)
+		}
+		n.order[n.head] = noteEntry{}
+		n.head++
+	}
+	// Reuse the slice's front once half of it is spent.
+	if n.head > 1024 && n.head > len(n.order)/2 {
+		n.order = append(n.order[:0], n.order[n.head:]...)
+		n.head = 0
+	}
 }

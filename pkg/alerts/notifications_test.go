@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,5 +59,42 @@ func TestNotificationLogWindow(t *testing.T) {
 	two = append(two, two[1])
 	if err := l.Record(ctx, two, t0.Add(9*time.Hour)); err != nil || len(got) != 5 {
 		t.Fatalf("request with two alerts: %d logged, err %v", len(got), err)
+	}
+}
+
+// In a storm the log remembers at most maxNotesRemembered notifications:
+// memory does not grow with the alert rate; the oldest are forgotten first.
+func TestNotificationLogIsBounded(t *testing.T) {
+	written := 0
+	w := sink.WriterFunc[rows.NotificationRow](func(_ context.Context, rs []rows.NotificationRow) error {
+		written += len(rs)
+		return nil
+	})
+	l := NewNotificationLog(w, time.Hour)
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	batch := make([]rows.AlertRow, 1000)
+	n := 0
+	for range maxNotesRemembered/len(batch) + 10 {
+		for i := range batch {
+			batch[i] = rows.AlertRow{Fingerprint: fmt.Sprintf("%016x", n), StartsAt: t0, Status: "firing", Receiver: "r"}
+			n++
+		}
+		if err := l.Record(ctx, batch, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(l.seen) > maxNotesRemembered || len(l.order)-l.head > maxNotesRemembered {
+		t.Fatalf("%d remembered (%d in order), want at most %d", len(l.seen), len(l.order)-l.head, maxNotesRemembered)
+	}
+	// The newest is still a duplicate; the oldest was forgotten.
+	before := written
+	last := batch[len(batch)-1:]
+	first := []rows.AlertRow{{Fingerprint: fmt.Sprintf("%016x", 0), StartsAt: t0, Status: "firing", Receiver: "r"}}
+	if err := l.Record(ctx, last, t0.Add(2*time.Second)); err != nil || written != before {
+		t.Fatalf("newest notification written again (err %v)", err)
+	}
+	if err := l.Record(ctx, first, t0.Add(2*time.Second)); err != nil || written != before+1 {
+		t.Fatalf("oldest notification not forgotten: %d written, want %d (err %v)", written, before+1, err)
 	}
 }
