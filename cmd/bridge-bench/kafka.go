@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
@@ -208,30 +205,9 @@ func startKafkaBroker(root, dir string) (addr string, stop func(), err error) {
 		return "", nil, err
 	}
 	cmd := exec.Command(filepath.Join(root, "scripts", "kafka.sh"), "run", "--data-dir", filepath.Join(dir, "kafka"), "--port", port, "--controller-port", cport)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start Kafka (needs java and mvn, see scripts/setup.sh): %w", err)
+	stop, err = startServer(cmd, logf, logPath, "Kafka", "Kafka Server started", "needs java and mvn, see scripts/setup.sh")
+	if err != nil {
+		return "", nil, err
 	}
-	stop = func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-	}
-	fmt.Fprintln(os.Stderr, "starting Kafka...")
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out, _ := os.ReadFile(logPath)
-		if bytes.Contains(out, []byte("Kafka Server started")) {
-			return addr, stop, nil
-		}
-	}
-	stop()
-	return "", nil, errors.New("Kafka did not start within 3 minutes")
+	return addr, stop, nil
 }

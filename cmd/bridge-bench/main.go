@@ -337,12 +337,24 @@ func startDeephavenDir(root, dir, heap, appDir string) (stop func(), addr string
 	if appDir != "" {
 		cmd.Args = append(cmd.Args, "--app-dir", appDir)
 	}
+	stop, err = startServer(cmd, logf, logPath, "Deephaven", "DEEPHAVEN READY", "run ./test.sh or scripts/setup.sh first")
+	if err != nil {
+		return nil, "", err
+	}
+	deephavenPid = cmd.Process.Pid
+	return stop, addr, nil
+}
+
+// startServer starts cmd in a process group of its own with its output in
+// logf, and waits up to 3 minutes for ready to appear in logPath. stop
+// terminates the group (SIGKILL after 20 s) and closes logf.
+func startServer(cmd *exec.Cmd, logf *os.File, logPath, name, ready, hint string) (stop func(), err error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start Deephaven (run ./test.sh or scripts/setup.sh first): %w", err)
+		logf.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", name, hint, err)
 	}
-	deephavenPid = cmd.Process.Pid
 	stop = func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
@@ -355,15 +367,15 @@ func startDeephavenDir(root, dir, heap, appDir string) (stop func(), addr string
 		}
 		logf.Close()
 	}
-	fmt.Fprintln(os.Stderr, "starting Deephaven...")
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+	fmt.Fprintf(os.Stderr, "starting %s...\n", name)
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		out, _ := os.ReadFile(logPath)
-		if bytes.Contains(out, []byte("DEEPHAVEN READY")) {
-			return stop, addr, nil
+		if bytes.Contains(out, []byte(ready)) {
+			return stop, nil
 		}
 	}
 	stop()
-	return nil, "", errors.New("Deephaven did not start within 3 minutes")
+	return nil, fmt.Errorf("%s did not start within 3 minutes", name)
 }
 
 // originalPath runs the original example's path and returns its alerts/s.
