@@ -159,7 +159,7 @@ func New(opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Sink, e
 // Topic returns the full name of the topic with the given suffix.
 func (s *Sink) Topic(suffix string) string { return s.opts.TopicPrefix + suffix }
 
-// Ready is closed once the topics exist.
+// Ready is closed once the topics exist and every partition has a leader.
 func (s *Sink) Ready() <-chan struct{} { return s.ready }
 
 // Err says why rows cannot be written now: the topics are not prepared
@@ -235,7 +235,27 @@ func (s *Sink) ensureTopics(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// A topic just created has no partition leader for a moment, and a
+	// write in that moment waits out the produce timeout: ready means
+	// every partition can take a write.
+	details, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, d := range details.Sorted() {
+		if d.Err != nil {
+			return fmt.Errorf("topic %s: %w", d.Topic, d.Err)
+		}
+		for _, p := range d.Partitions.Sorted() {
+			if p.Err != nil || p.Leader < 0 {
+				return fmt.Errorf("topic %s partition %d has no leader yet (%v)", d.Topic, p.Partition, p.Err)
+			}
+		}
+	}
+	return nil
 }
 
 // write produces one record per row and waits for all of them.
