@@ -201,11 +201,10 @@ func segments(dir string) int {
 }
 
 // checkJournalOpensClean opens the journal of a killed bridge: it must be
-// consistent, and need no repair beyond cutting a record torn by the kill
-// (a write the kernel had only partly taken was never fsynced, so never
-// acknowledged; each round separately proves nothing acknowledged is
-// missing). A missing watermark or records missing between segments is a
-// failure.
+// consistent, with no damage to repair. Cutting an unfinished last write
+// (the kill came inside it; it was never fsynced, so never acknowledged) is
+// logged, not a failure; each round separately proves nothing acknowledged
+// is missing.
 func checkJournalOpensClean(t *testing.T, dir string) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -217,13 +216,15 @@ func checkJournalOpensClean(t *testing.T, dir string) {
 	defer j.Close()
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() == "prometheus_deephaven_bridge_journal_corruptions_total" {
-			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 0 {
-				if strings.Contains(logs.String(), "missing") {
-					t.Errorf("journal needed %v repairs after a SIGKILL:\n%s", v, logs.String())
-				} else {
-					t.Logf("journal cut %v torn record(s) after a SIGKILL:\n%s", v, logs.String())
-				}
+		v := mf.GetMetric()[0].GetCounter().GetValue()
+		switch mf.GetName() {
+		case "prometheus_deephaven_bridge_journal_corruptions_total":
+			if v != 0 {
+				t.Errorf("journal needed %v repairs after a SIGKILL:\n%s", v, logs.String())
+			}
+		case "prometheus_deephaven_bridge_journal_torn_writes_cut_total":
+			if v != 0 {
+				t.Logf("journal cut %v unfinished write(s) after a SIGKILL:\n%s", v, logs.String())
 			}
 		}
 	}

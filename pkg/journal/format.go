@@ -39,7 +39,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Causes of a CorruptionError. More specific ones carry numbers and wrap
 // nothing; these are the ones tests and callers may want to match.
 var (
-	errShortHeader = errors.New("record header cut short")
+	// errIncomplete: the file ends inside a record. At the end of the
+	// newest segment that is a write the process did not finish.
+	errIncomplete  = errors.New("incomplete record")
+	errShortHeader = fmt.Errorf("%w: header cut short", errIncomplete)
 	errChecksum    = errors.New("checksum mismatch")
 )
 
@@ -141,7 +144,7 @@ func (r *segmentReader) next() (seq uint64, unixNano int64, payload []byte, err 
 		return r.corrupt(fmt.Errorf("record length %d exceeds the limit of %d", length, MaxRecordSize))
 	}
 	if int64(length) > left-headerSize {
-		return r.corrupt(fmt.Errorf("record length %d runs past the end of the segment (%d bytes left)", length, left-headerSize))
+		return r.corrupt(fmt.Errorf("%w: length %d runs past the end of the segment (%d bytes left)", errIncomplete, length, left-headerSize))
 	}
 	if cap(r.buf) < int(length) {
 		r.buf = make([]byte, length)

@@ -51,6 +51,14 @@
 // sent again. Damaged data is never a reason for Open to fail; it fails only
 // when the directory cannot be read or written.
 //
+// One case is not damage: a commit is one write, and a process killed
+// inside it (Linux stops a large write at a page boundary on SIGKILL) leaves
+// part of it at the end of the newest segment, never fsynced and so never
+// acknowledged. Open cuts such an incomplete last record, logs it at info
+// level and counts it in
+// prometheus_deephaven_bridge_journal_torn_writes_cut_total. If the cut
+// would lose delivered records, it is damage after all.
+//
 // Only one Journal may use a directory at a time; this is not enforced.
 package journal
 
@@ -383,6 +391,15 @@ func (j *Journal) scan(firsts []uint64, delivered uint64) ([]segment, error) {
 			return nil, err
 		}
 		segs = append(segs, s)
+		if cerr != nil && i == len(firsts)-1 && errors.Is(cerr, errIncomplete) && (s.count > 0 && s.last() >= delivered || s.count == 0 && first > delivered) {
+			// The process died inside its last write: the kernel had taken
+			// part of it, no fsync followed, so nothing in it was
+			// acknowledged. Normal after a kill, not damage.
+			j.metrics.tornWrites.Inc()
+			j.logger.Info("Journal cut an unfinished last write (the process died before its fsync; nothing in it was acknowledged)",
+				"segment", cerr.Segment, "offset", cerr.Offset)
+			return segs, j.truncate(cerr.Segment, s.size)
+		}
 		if cerr != nil {
 			return segs, j.repair(cerr, s.size, firsts[i+1:])
 		}
@@ -425,26 +442,12 @@ func scanSegment(dir string, first uint64) (segment, *CorruptionError, error) {
 // deletes all later segments (later), then syncs the directory.
 func (j *Journal) repair(cerr *CorruptionError, size int64, later []uint64) error {
 	j.corruption(cerr)
-	path := filepath.Join(j.dir, cerr.Segment)
 	if size < 0 {
-		if err := os.Remove(path); err != nil {
+		if err := os.Remove(filepath.Join(j.dir, cerr.Segment)); err != nil {
 			return fmt.Errorf("journal: repair: %w", err)
 		}
-	} else {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("journal: repair: %w", err)
-		}
-		err = f.Truncate(size)
-		if err == nil {
-			err = j.fsync(f)
-		}
-		if closeErr := f.Close(); err == nil {
-			err = closeErr
-		}
-		if err != nil {
-			return fmt.Errorf("journal: repair: truncate %s: %w", cerr.Segment, err)
-		}
+	} else if err := j.truncate(cerr.Segment, size); err != nil {
+		return err
 	}
 	for _, first := range later {
 		name := segmentName(first)
@@ -457,6 +460,25 @@ func (j *Journal) repair(cerr *CorruptionError, size int64, later []uint64) erro
 	}
 	if err := j.syncDir(); err != nil {
 		return fmt.Errorf("journal: repair: sync directory: %w", err)
+	}
+	return nil
+}
+
+// truncate cuts the segment name at size and fsyncs it.
+func (j *Journal) truncate(name string, size int64) error {
+	f, err := os.OpenFile(filepath.Join(j.dir, name), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("journal: repair: %w", err)
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = j.fsync(f)
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("journal: repair: truncate %s: %w", name, err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	undelivered prometheus.Gauge
 	appended    prometheus.Counter
 	corruptions prometheus.Counter
+	tornWrites  prometheus.Counter
 	fsync       prometheus.Histogram
 	failures    *prometheus.CounterVec
 }
@@ -45,6 +46,10 @@ func newMetrics() *metrics {
 			Name: "prometheus_deephaven_bridge_journal_corruptions_total",
 			Help: "Damaged journal data found (and repaired at open, or reported by replay).",
 		}),
+		tornWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_deephaven_bridge_journal_torn_writes_cut_total",
+			Help: "Incomplete last records cut at open: a write the process died in, before its fsync, so never acknowledged.",
+		}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "prometheus_deephaven_bridge_journal_fsync_duration_seconds",
 			Help:    "Time to fsync a journal segment after a write.",
@@ -63,7 +68,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.bytes, m.segments, m.undelivered, m.appended, m.corruptions, m.fsync, m.failures}
+	return []prometheus.Collector{m.bytes, m.segments, m.undelivered, m.appended, m.corruptions, m.tornWrites, m.fsync, m.failures}
 }
 
 // register registers all collectors on reg, or none of them.

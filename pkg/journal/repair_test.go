@@ -54,19 +54,33 @@ func TestRepair(t *testing.T) {
 		delivered     uint64 // watermark before the damage
 		damage        func(t *testing.T, dir string)
 		corruptions   float64
+		tornWrites    float64  // an unfinished last write, cut without counting as damage
 		want          []uint64 // records kept
 		wantDelivered uint64
 		next          uint64 // seq of the next append
 	}{
 		{
-			name:        "torn record",
-			damage:      func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 9), recSize+30) },
-			corruptions: 1, want: seqRange(1, 9), next: 10,
+			name:       "torn record",
+			damage:     func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 9), recSize+30) },
+			tornWrites: 1, want: seqRange(1, 9), next: 10,
 		},
 		{
-			name:        "torn header",
-			damage:      func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 9), recSize+10) },
-			corruptions: 1, want: seqRange(1, 9), next: 10,
+			name:       "torn header",
+			damage:     func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 9), recSize+10) },
+			tornWrites: 1, want: seqRange(1, 9), next: 10,
+		},
+		{
+			name:      "torn record that was delivered",
+			delivered: 10,
+			damage:    func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 9), recSize+30) },
+			// A delivered record was fsynced: losing it is damage, not a kill.
+			corruptions: 1, want: seqRange(1, 9), wantDelivered: 10, next: 11,
+		},
+		{
+			name:   "torn record in an older segment",
+			damage: func(t *testing.T, dir string) { truncateFile(t, segPath(dir, 5), recSize+30) },
+			// Only the newest segment is ever written to.
+			corruptions: 1, want: seqRange(1, 5), next: 6,
 		},
 		{
 			name:      "checksum mismatch in a middle record",
@@ -173,6 +187,9 @@ func TestRepair(t *testing.T) {
 			j, reg := open(t, dir, opts)
 			if got := metricValue(t, reg, "prometheus_deephaven_bridge_journal_corruptions_total"); got != tc.corruptions {
 				t.Errorf("corruptions = %v, want %v", got, tc.corruptions)
+			}
+			if got := metricValue(t, reg, "prometheus_deephaven_bridge_journal_torn_writes_cut_total"); got != tc.tornWrites {
+				t.Errorf("torn writes cut = %v, want %v", got, tc.tornWrites)
 			}
 			if got := j.Delivered(); got != tc.wantDelivered {
 				t.Errorf("Delivered = %d, want %d", got, tc.wantDelivered)
