@@ -93,12 +93,13 @@ type stream struct {
 	sent, acked atomic.Int64
 	mu          sync.Mutex
 	ackedFP     map[string]bool
+	ackedBy     map[string]int // acknowledgements per bridge address
 	stop        chan struct{}
 	wg          sync.WaitGroup
 }
 
 func startStream(addr func() string, senders int) *stream {
-	s := &stream{ackedFP: map[string]bool{}, stop: make(chan struct{})}
+	s := &stream{ackedFP: map[string]bool{}, ackedBy: map[string]int{}, stop: make(chan struct{})}
 	client := &http.Client{Timeout: 5 * time.Second}
 	for w := 0; w < senders; w++ {
 		s.wg.Add(1)
@@ -113,7 +114,8 @@ func startStream(addr func() string, senders int) *stream {
 				fp := fmt.Sprintf("%08x%08x", w, i)
 				body := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"r","alerts":[{"status":"firing","labels":{"alertname":"Fault","n":"%s"},"annotations":{},"startsAt":"2026-11-30T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"%s"}]}`, fp, fp)
 				s.sent.Add(1)
-				resp, err := client.Post("http://"+addr()+"/alerts", "application/json", strings.NewReader(body))
+				to := addr()
+				resp, err := client.Post("http://"+to+"/alerts", "application/json", strings.NewReader(body))
 				if err != nil {
 					time.Sleep(20 * time.Millisecond) // the bridge is down: Alertmanager would retry later
 					continue
@@ -123,6 +125,7 @@ func startStream(addr func() string, senders int) *stream {
 					s.acked.Add(1)
 					s.mu.Lock()
 					s.ackedFP[fp] = true
+					s.ackedBy[to]++
 					s.mu.Unlock()
 				} else {
 					time.Sleep(20 * time.Millisecond)
