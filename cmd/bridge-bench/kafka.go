@@ -78,12 +78,12 @@ tables: {alerts: d_alerts, metrics: d_metrics, joined: d_joined, rules: d_rules,
 	if err != nil {
 		return err
 	}
-	if _, err := direct.throughput(2000, 100, 8, &seq, false, ""); err != nil {
+	if _, err := direct.throughput(2000, 100, 8, &seq, ""); err != nil {
 		direct.stop()
 		return err
 	}
 	defer direct.stop()
-	dres, err := direct.throughput(o.alerts, 100, 8, &seq, false, "")
+	dres, err := direct.throughput(o.alerts, 100, 8, &seq, "")
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ alerts: {max_concurrent_requests: 256}
 		return err
 	}
 	defer kb.stop()
-	if _, err := kb.throughput(2000, 100, 8, &seq, false, ""); err != nil {
+	if _, err := kb.throughput(2000, 100, 8, &seq, ""); err != nil {
 		return err
 	}
 	before, err := waitRows(ctx, c, "prometheus_alerts", 2000, time.Minute)
@@ -108,7 +108,7 @@ alerts: {max_concurrent_requests: 256}
 		return err
 	}
 	start := time.Now()
-	kres, err := kb.throughput(o.alerts, 100, 8, &seq, false, "")
+	kres, err := kb.throughput(o.alerts, 100, 8, &seq, "")
 	if err != nil {
 		return err
 	}

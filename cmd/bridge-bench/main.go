@@ -22,8 +22,8 @@
 //     from scripts/kafka.sh; see kafka.go.
 //
 // Without --deephaven it starts a server of its own (scripts/run_deephaven.py
-// with --heap). With --profile DIR it saves the bridge's CPU profile of the
-// 8 × 100 run (from /debug/pprof).
+// with --heap). With --profile DIR it saves the bridge's CPU profile of each
+// connections × alerts run there (from /debug/pprof).
 //
 // Usage: go run ./cmd/bridge-bench [--deephaven host:port] [--alerts 10000] [--memory]
 package main
@@ -91,7 +91,7 @@ func main() {
 	flag.IntVar(&o.pacedSeconds, "paced-seconds", 10, "length of the paced runs")
 	flag.IntVar(&o.metricRows, "metric-rows", 200_000, "rows of the metrics runs")
 	flag.BoolVar(&o.memory, "memory", false, "measure the bridge's RSS after 500,000 and 5,000,000 distinct alerts")
-	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of the 8 x 100 run in this directory")
+	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of each connections x alerts run (its first 10 s) in this directory")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,remotewrite,memory (default all; memory only with --memory); or kafka alone: direct vs Kafka mode, with a broker and a Deephaven of its own")
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
@@ -195,8 +195,11 @@ func run(o options) error {
 		}
 		for _, conns := range ints(o.conns) {
 			for _, per := range ints(o.per) {
-				prof := o.profile != "" && conns == 8 && per == 100
-				res, err := b.throughput(o.alerts, per, conns, &seq, prof, o.profile)
+				prof := ""
+				if o.profile != "" {
+					prof = filepath.Join(o.profile, fmt.Sprintf("bridge-%dx%d.pprof", conns, per))
+				}
+				res, err := b.throughput(o.alerts, per, conns, &seq, prof)
 				if err != nil {
 					b.stop()
 					return err
@@ -213,7 +216,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		res, err := b.throughput(o.alerts, 100, 8, &seq, false, "")
+		res, err := b.throughput(o.alerts, 100, 8, &seq, "")
 		b.stop()
 		if err != nil {
 			return err
@@ -230,7 +233,18 @@ func run(o options) error {
 			if err != nil {
 				return err
 			}
+			var profDone chan error
+			if o.profile != "" {
+				profDone = make(chan error, 1)
+				path := filepath.Join(o.profile, fmt.Sprintf("bridge-paced-journal-%v.pprof", journal))
+				go func() { profDone <- b.saveProfile(path, 10*time.Second) }()
+			}
 			res, err := b.paced(o.pacedRate, time.Duration(o.pacedSeconds)*time.Second, &seq)
+			if profDone != nil {
+				if err := <-profDone; err != nil {
+					fmt.Fprintln(os.Stderr, "profile:", err)
+				}
+			}
 			b.stop()
 			if err != nil {
 				return err
@@ -532,7 +546,9 @@ func (b *bridge) uploadStatsOf(prefix string) string {
 }
 
 // rss returns the bridge's resident set size in bytes.
-func (b *bridge) rss() (int64, error) {
+// procStatus reads a size field of the bridge's /proc/PID/status, such as
+// "VmRSS:" or "VmHWM:", in bytes.
+func (b *bridge) procStatus(field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -540,12 +556,12 @@ func (b *bridge) rss() (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, b.cmd.Process.Pid)
 }
 
 type result struct {
@@ -596,7 +612,9 @@ func (b *bridge) send(payload string) (time.Duration, error) {
 
 // throughput sends n alerts in requests of per over conns connections, each
 // waiting for its answer before the next request, as Alertmanager does.
-func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, profileDir string) (result, error) {
+// throughput sends n alerts, per in each request, over conns connections;
+// with profile set it saves the bridge's CPU profile of the first 10 s there.
+func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile string) (result, error) {
 	requests := max(n/per, 1)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -610,9 +628,9 @@ func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, 
 		bodies[i] = body(seq, per)
 	}
 	var profDone chan error
-	if profile {
+	if profile != "" {
 		profDone = make(chan error, 1)
-		go func() { profDone <- b.saveProfile(profileDir, 10*time.Second) }()
+		go func() { profDone <- b.saveProfile(profile, 10*time.Second) }()
 	}
 	cpu0 := cpuTimes(b.cmd.Process.Pid, deephavenPid)
 	start := time.Now()
@@ -646,22 +664,22 @@ func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile bool, 
 	return summarize(lat, requests*per, el), nil
 }
 
-func (b *bridge) saveProfile(dir string, d time.Duration) error {
+func (b *bridge) saveProfile(path string, d time.Duration) error {
 	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.base, int(d.Seconds())))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "bridge-8x100.pprof"))
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
-	fmt.Fprintf(os.Stderr, "CPU profile of the 8 x 100 run: %s\n", f.Name())
+	fmt.Fprintf(os.Stderr, "CPU profile: %s\n", f.Name())
 	return err
 }
 
@@ -809,31 +827,68 @@ func metrics(dh string, n, maxRows int) error {
 }
 
 // memoryRun sends 5,000,000 distinct alerts at 8 × 100 and reports the
-// bridge's RSS after 500,000 and after all of them.
+// bridge's RSS after 500,000 and after all of them, next to the Go heap in
+// use after a forced GC (what the bridge holds) and the peak RSS (what a
+// transient, such as a slow upload, cost on the way).
 func memoryRun(bin, dir, dh string, seq *atomic.Int64) error {
 	b, err := startBridge(bin, dir, dh, "memory", false)
 	if err != nil {
 		return err
 	}
 	defer b.stop()
-	fmt.Println("| distinct alerts sent | bridge RSS | vs after 500,000 |")
-	fmt.Println("|---:|---:|---:|")
-	var base int64
+	fmt.Println("| distinct alerts sent | bridge RSS | vs after 500,000 | Go heap in use after GC | vs after 500,000 | peak RSS so far |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	var baseRSS, baseHeap int64
 	sent := 0
 	for _, upTo := range []int{500_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000} {
 		fmt.Fprintf(os.Stderr, "memory: sending up to %d alerts...\n", upTo)
-		if _, err := b.throughput(upTo-sent, 100, 8, seq, false, ""); err != nil {
+		if _, err := b.throughput(upTo-sent, 100, 8, seq, ""); err != nil {
 			return err
 		}
 		sent = upTo
-		rss, err := b.rss()
+		rss, err := b.procStatus("VmRSS:")
 		if err != nil {
 			return err
 		}
-		if base == 0 {
-			base = rss
+		peak, err := b.procStatus("VmHWM:")
+		if err != nil {
+			return err
 		}
-		fmt.Printf("| %d | %.1f MiB | %.2f× |\n", sent, float64(rss)/(1<<20), float64(rss)/float64(base))
+		heap, err := b.heapAfterGC()
+		if err != nil {
+			return err
+		}
+		if baseRSS == 0 {
+			baseRSS, baseHeap = rss, heap
+		}
+		fmt.Printf("| %d | %.1f MiB | %.2f× | %.1f MiB | %.2f× | %.1f MiB |\n", sent, mib(rss), float64(rss)/float64(baseRSS),
+			mib(heap), float64(heap)/float64(baseHeap), mib(peak))
 	}
 	return nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// heapAfterGC forces a GC in the bridge (the heap profile endpoint's gc=1)
+// and reads go_memstats_heap_inuse_bytes from its /metrics.
+func (b *bridge) heapAfterGC() (int64, error) {
+	resp, err := http.Get(b.base + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	resp, err = http.Get(b.base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("no go_memstats_heap_inuse_bytes in /metrics")
 }
