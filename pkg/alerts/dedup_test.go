@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -85,5 +86,36 @@ func TestDedupResetAndEpoch(t *testing.T) {
 	d.AddSince(d.Epoch(), k2)
 	if !d.Seen(k2) {
 		t.Fatal("a write after the Reset was not remembered")
+	}
+}
+
+// Under steady churn (every new key evicts an old one) a Go map's tables
+// keep growing although it never holds more than the capacity; the cache
+// must stay at its live size.
+func TestDedupMemoryFlatUnderChurn(t *testing.T) {
+	const capacity = 100000
+	d := NewDedup(capacity)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			d.Add(key(i))
+		}
+	}
+	add(0, 5*capacity)
+	base := heap()
+	add(5*capacity, 50*capacity)
+	after := heap()
+	t.Logf("heap in use after %d keys: %d KiB; after %d: %d KiB (%.2f×)", 5*capacity, base>>10, 50*capacity, after>>10, float64(after)/float64(base))
+	if d.Len() != capacity {
+		t.Errorf("Len() = %d, want %d", d.Len(), capacity)
+	}
+	if float64(after) > 1.2*float64(base) {
+		t.Errorf("heap grew from %d KiB to %d KiB with %d keys held", base>>10, after>>10, capacity)
 	}
 }

@@ -48,6 +48,7 @@ type NotificationLog struct {
 	// window and the bound forget from the front.
 	order []noteEntry
 	head  int
+	churn int // keys deleted from seen since it was last rebuilt
 }
 
 type noteEntry struct {
@@ -110,9 +111,14 @@ func (n *NotificationLog) forget(old func(noteEntry) bool) {
 		e := n.order[n.head]
 		if at, ok := n.seen[e.key]; ok && at.Equal(e.at) {
 			delete(n.seen, e.key)
+			n.churn++
 		}
 		n.order[n.head] = noteEntry{}
 		n.head++
+	}
+	if n.churn > rebuildAfter*max(maxNotesRemembered, len(n.seen)) {
+		n.seen = rebuilt(n.seen)
+		n.churn = 0
 	}
 	// Reuse the slice's front once half of it is spent.
 	if n.head > 1024 && n.head > len(n.order)/2 {

@@ -77,7 +77,7 @@ func BenchmarkAlertUploadBatchSizes(b *testing.B) {
 	c := shared(b)
 	ctx := ctxT(b)
 	pid, _ := strconv.Atoi(os.Getenv("DH_PID"))
-	for _, size := range []int{100, 400, 2000, 10000} {
+	for _, size := range []int{1, 10, 100, 400, 2000, 10000} {
 		b.Run(fmt.Sprintf("rows=%d", size), func(b *testing.B) {
 			it, err := c.CreateInputTable(ctx, uniqueName("alertbench"), rows.AlertSchema, rows.AlertKeys...)
 			if err != nil {
