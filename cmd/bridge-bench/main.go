@@ -70,6 +70,7 @@ type options struct {
 	metricRows   int
 	memory       bool
 	profile      string
+	warmup       int
 	only         string
 	conns, per   string
 	inFlight     int
@@ -91,6 +92,7 @@ func main() {
 	flag.IntVar(&o.pacedSeconds, "paced-seconds", 10, "length of the paced runs")
 	flag.IntVar(&o.metricRows, "metric-rows", 200_000, "rows of the metrics runs")
 	flag.BoolVar(&o.memory, "memory", false, "measure the bridge's RSS after 500,000 and 5,000,000 distinct alerts")
+	flag.IntVar(&o.warmup, "warmup", 5000, "unmeasured alerts through each path first, so that Deephaven's JIT has compiled them (0: none)")
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's CPU profile of each connections x alerts run (its first 10 s) in this directory")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to run: original,matrix,journal,paced,metrics,remotewrite,memory (default all; memory only with --memory); or kafka alone: direct vs Kafka mode, with a broker and a Deephaven of its own")
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
@@ -168,7 +170,7 @@ func run(o options) error {
 	var original float64
 	if o.part("original") {
 		fmt.Fprintf(os.Stderr, "original example path: %d alerts...\n", o.alerts)
-		original, err = originalPath(root, dh, o.alerts)
+		original, err = originalPath(root, dh, o.alerts, o.warmup)
 		if err != nil {
 			return err
 		}
@@ -188,6 +190,11 @@ func run(o options) error {
 		fmt.Printf("| original example: one run_script per alert | 1 | 1 | %d | %.0f | 1× | | |\n", o.alerts, original)
 	}
 	var seq atomic.Int64
+	if o.warmup > 0 && (o.part("matrix") || o.part("journal") || o.part("paced")) {
+		if err := warmUp(bin, dir, dh, o.warmup, &seq); err != nil {
+			return err
+		}
+	}
 	if o.part("matrix") {
 		b, err := startBridge(bin, dir, dh, "matrix", false)
 		if err != nil {
@@ -393,10 +400,10 @@ func startServer(cmd *exec.Cmd, logf *os.File, logPath, name, ready, hint string
 }
 
 // originalPath runs the original example's path and returns its alerts/s.
-func originalPath(root, dh string, n int) (float64, error) {
+func originalPath(root, dh string, n, warmup int) (float64, error) {
 	host, port, _ := net.SplitHostPort(dh)
 	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "original_example.py"),
-		"--host", host, "--port", port, "--alerts", strconv.Itoa(n))
+		"--host", host, "--port", port, "--alerts", strconv.Itoa(n), "--warmup", strconv.Itoa(warmup))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -410,6 +417,26 @@ func originalPath(root, dh string, n int) (float64, error) {
 		return 0, fmt.Errorf("original example path: %w: %s", err, out)
 	}
 	return float64(res.Alerts) / res.Seconds, nil
+}
+
+// warmUp sends n one-alert requests and 4n alerts in 100-alert requests
+// through a bridge of its own, unmeasured. Deephaven's JIT compiles the
+// input-table add only after thousands of calls, and until then an upload
+// costs the server 3–4 times as much CPU (BenchmarkUploadSteps in
+// pkg/deephaven); a long-running bridge meets a warm server. The original
+// example's path gets the same number of unmeasured calls.
+func warmUp(bin, dir, dh string, n int, seq *atomic.Int64) error {
+	fmt.Fprintf(os.Stderr, "warming Deephaven up: %d one-alert requests, then %d alerts in 100s...\n", n, 4*n)
+	b, err := startBridge(bin, dir, dh, "warmup", false)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	if _, err := b.throughput(n, 1, 8, seq, ""); err != nil {
+		return err
+	}
+	_, err = b.throughput(4*n, 100, 8, seq, "")
+	return err
 }
 
 // bridge is the bridge binary running as a process of its own.
