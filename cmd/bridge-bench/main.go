@@ -639,8 +639,7 @@ func (b *bridge) send(payload string) (time.Duration, error) {
 
 // throughput sends n alerts in requests of per over conns connections, each
 // waiting for its answer before the next request, as Alertmanager does.
-// throughput sends n alerts, per in each request, over conns connections;
-// with profile set it saves the bridge's CPU profile of the first 10 s there.
+// With profile set it saves the bridge's CPU profile of the first 10 s there.
 func (b *bridge) throughput(n, per, conns int, seq *atomic.Int64, profile string) (result, error) {
 	requests := max(n/per, 1)
 	var next atomic.Int64
