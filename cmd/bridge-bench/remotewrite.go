@@ -238,10 +238,6 @@ func remoteWriteBench(bin, dir, dh string, o options) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "  bridge uploads: %s\n", b.uploadStatsOf("bench_samples_"))
-	median := func(xs []float64) float64 {
-		ys := slices.Sorted(slices.Values(xs))
-		return ys[len(ys)/2]
-	}
 	// Ratios are taken within a round, whose runs follow each other, then
 	// the median: other load on the machine changes less within a round.
 	ratio := func(i, base int) float64 {
@@ -315,4 +311,10 @@ func (b *bridge) postRW(contentType string, body []byte) error {
 		return fmt.Errorf("remote write: %s: %s", resp.Status, msg)
 	}
 	return nil
+}
+
+// median returns the middle value of xs (the upper one of an even count).
+func median(xs []float64) float64 {
+	ys := slices.Sorted(slices.Values(xs))
+	return ys[len(ys)/2]
 }

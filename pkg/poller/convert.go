@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -58,6 +59,7 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 	out := make([]rows.MetricRow, 0, len(vec)*len(outs))
 	histograms := 0
 	ingest = ingest.UTC()
+	var ls []rows.Label // one sample's labels, sorted; reused
 	for _, s := range vec {
 		if s == nil {
 			continue
@@ -66,8 +68,10 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 			histograms++
 			continue
 		}
-		labels := labelsText(s.Metric)
+		ls = sortedLabels(ls[:0], s.Metric)
+		labels, _ := outs[0].Key.Texts(ls)
 		for _, o := range outs {
+			_, key := o.Key.Texts(ls)
 			out = append(out, rows.MetricRow{
 				PrometheusDateTime:   s.Timestamp.Time().UTC(),
 				PrometheusQuery:      o.Name,
@@ -76,7 +80,7 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 				Value:                float64(s.Value),
 				MetricIngestDateTime: ingest,
 				Labels:               labels,
-				SeriesKey:            o.Key.Key(model.LabelSet(s.Metric)),
+				SeriesKey:            key,
 			})
 		}
 	}
@@ -161,4 +165,13 @@ func rangeToRows(outs []Output, v model.Value, ingest time.Time, keep func(model
 // for no labels. It is the same form the alert rows use.
 func labelsText(m model.Metric) string {
 	return model.LabelSet(m).String()
+}
+
+// sortedLabels appends the labels of m to ls, sorted by name.
+func sortedLabels(ls []rows.Label, m model.Metric) []rows.Label {
+	for n, v := range m {
+		ls = append(ls, rows.Label{Name: string(n), Value: string(v)})
+	}
+	slices.SortFunc(ls, func(a, b rows.Label) int { return strings.Compare(a.Name, b.Name) })
+	return ls
 }

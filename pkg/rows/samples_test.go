@@ -98,3 +98,33 @@ func BenchmarkSeriesText(b *testing.B) {
 		SeriesText(ls)
 	}
 }
+
+// KeySpec.Texts is model.LabelSet's String and KeySpec.Key without the
+// maps, for every kind of spec.
+func TestKeySpecTextsMatchLabelSet(t *testing.T) {
+	names := []string{"__name__", "a", "a1", "a_b", "A", "_x", "job", "instance", "le", "service.name", "zz"}
+	values := []string{"", "x", `q"uote`, `back\slash`, "new\nline", "ünï", "\x00", "a:9100", "\xff"}
+	specs := []KeySpec{{}, {Only: DefaultJoinLabels}, {Only: []string{"a", "zz", "missing"}}, {Drop: []string{"job", "a1"}}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		var ls []Label
+		set := model.LabelSet{}
+		for _, n := range names {
+			if rng.IntN(2) == 0 {
+				v := values[rng.IntN(len(values))]
+				ls = append(ls, Label{n, v})
+				set[model.LabelName(n)] = model.LabelValue(v)
+			}
+		}
+		slices.SortFunc(ls, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+		for _, k := range specs {
+			labels, key := k.Texts(ls)
+			if want := set.String(); labels != want {
+				t.Fatalf("labels of %v = %s, want %s", ls, labels, want)
+			}
+			if want := k.Key(set); key != want {
+				t.Fatalf("key %+v of %v = %s, want %s", k, ls, key, want)
+			}
+		}
+	}
+}

@@ -45,6 +45,51 @@ func (k KeySpec) Key(ls model.LabelSet) string {
 	return out.String()
 }
 
+// Texts returns the Labels and SeriesKey columns of a series without
+// building maps: labels is model.LabelSet's String of ls, and key is Key of
+// it. ls must be sorted by name, without repeated names.
+func (k KeySpec) Texts(ls []Label) (labels, key string) {
+	// Both texts are built in one buffer, on the stack for common sizes,
+	// and become one string: labels first, then key.
+	var arr [1024]byte
+	b := appendLabelText(arr[:0], ls, func(Label) bool { return true })
+	n := len(b)
+	b = appendLabelText(b, ls, k.keeps)
+	all := string(b)
+	return all[:n], all[n:]
+}
+
+// keeps reports whether l is part of the series key (see Key).
+func (k KeySpec) keeps(l Label) bool {
+	if l.Value == "" {
+		return false
+	}
+	if k.Only != nil {
+		return slices.Contains(k.Only, l.Name)
+	}
+	return l.Name != model.MetricNameLabel && !slices.Contains(k.Drop, l.Name)
+}
+
+// appendLabelText appends the labels of ls that keep accepts as
+// model.LabelSet's String does: {a="1", b="2"}, in the order of ls.
+func appendLabelText(b []byte, ls []Label, keep func(Label) bool) []byte {
+	b = append(b, '{')
+	first := true
+	for _, l := range ls {
+		if !keep(l) {
+			continue
+		}
+		if !first {
+			b = append(b, ", "...)
+		}
+		first = false
+		b = append(b, l.Name...)
+		b = append(b, '=')
+		b = appendQuoted(b, l.Value)
+	}
+	return append(b, '}')
+}
+
 // Equal reports whether two specs choose the same labels.
 func (k KeySpec) Equal(o KeySpec) bool {
 	return (k.Only == nil) == (o.Only == nil) && slices.Equal(k.Only, o.Only) && slices.Equal(k.Drop, o.Drop)
