@@ -266,7 +266,7 @@ func run(o options) error {
 	}
 
 	if o.part("metrics") {
-		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.rwRounds); err != nil {
+		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.inFlight, o.rwRounds); err != nil {
 			return err
 		}
 		fmt.Println()
@@ -768,9 +768,12 @@ func summarize(lat []time.Duration, alerts int, el time.Duration) result {
 // sink → Deephaven) against the client's raw upload of the same rows, in
 // rounds of both, and prints the medians. The first round is unmeasured:
 // it warms the server's JIT for this table's add.
-func metrics(dh string, n, maxRows, rounds int) error {
+func metrics(dh string, n, maxRows, inFlight, rounds int) error {
 	if maxRows <= 0 {
 		maxRows = config.DefaultBatchMaxRows // as the bridge
+	}
+	if inFlight <= 0 {
+		inFlight = 4 // as the bridge
 	}
 	ctx := context.Background()
 	c, err := deephaven.Dial(ctx, dh)
@@ -781,7 +784,7 @@ func metrics(dh string, n, maxRows, rounds int) error {
 	var paths, raws, ratios []float64
 	for r := 0; r <= rounds; r++ {
 		fmt.Fprintf(os.Stderr, "metrics, round %d of %d (0: warm-up)...\n", r, rounds)
-		pr, rr, err := metricsRound(ctx, c, n, maxRows)
+		pr, rr, err := metricsRound(ctx, c, n, maxRows, inFlight)
 		if err != nil {
 			return err
 		}
@@ -802,12 +805,12 @@ func metrics(dh string, n, maxRows, rounds int) error {
 
 // metricsRound runs the metrics path and the raw upload once each, into
 // tables of their own, and returns their rows/s.
-func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows int) (path, raw float64, err error) {
+func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight int) (path, raw float64, err error) {
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	tb := tables.New(c, tables.Names{Alerts: "benchm_alerts_" + sfx, Metrics: "benchm_metrics_" + sfx, Joined: "benchm_joined_" + sfx,
 		Rules: "benchm_rules_" + sfx, State: "benchm_state_" + sfx, Notifications: "benchm_notifications_" + sfx,
 		Episodes: "benchm_episodes_" + sfx, Checkpoints: "benchm_checkpoints_" + sfx, Samples: "benchm_samples_" + sfx}, nil)
-	tb.SetUploadsInFlight(4)
+	tb.SetUploadsInFlight(inFlight)
 	if err := tb.Ensure(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -821,7 +824,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows int) (pat
 	}
 	responses := n / series
 
-	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: 4, MaxRows: maxRows}, nil, nil)
+	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows, PipelineMinRows: min(maxRows/2, 5000)}, nil, nil)
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { b.Run(bctx, ctx); close(done) }()
