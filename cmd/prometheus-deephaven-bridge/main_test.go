@@ -134,7 +134,15 @@ tables: {alerts: %s, metrics: sigterm_metrics_%s, joined: sigterm_joined_%s}
 			t.Errorf("bridge exited with %v after SIGTERM", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("bridge still running 30s after SIGTERM")
+		// SIGQUIT makes the Go runtime write every goroutine's stack to
+		// the log: where the shutdown hangs.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+		b, _ := os.ReadFile(logFile.Name())
+		t.Fatalf("bridge still running 30s after SIGTERM; its log and stacks:\n%s", b)
 	}
 	took := time.Since(termAt)
 	stop()

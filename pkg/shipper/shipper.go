@@ -343,6 +343,12 @@ func (s *Shipper) deliverAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// A round stops sending once ctx ends; without this check,
+		// records still pending would make this loop spin forever (a
+		// bridge that never exited after SIGTERM).
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("delivering journaled alerts: %w", err)
+		}
 		if !moved && s.Pending() == 0 {
 			return nil
 		}

@@ -411,3 +411,37 @@ func TestNotificationsJournaled(t *testing.T) {
 		}
 	}
 }
+
+// Flush at shutdown with records pending and the drain deadline passed
+// returns an error at once; it once spun forever, and the bridge never
+// exited after SIGTERM.
+func TestFlushWithEndedContextReturns(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}, down: true}
+	s := New(j, f.add, f.add, Options{MaxRows: 7}, nil, nil)
+	for i := 0; i < 20; i++ {
+		if err := s.Write(context.Background(), []rows.AlertRow{row(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Flush(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Flush with an ended context = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush with an ended context did not return")
+	}
+	if s.Pending() != 20 {
+		t.Errorf("pending = %d, want 20", s.Pending())
+	}
+}
