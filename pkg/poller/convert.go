@@ -69,9 +69,9 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 			continue
 		}
 		ls = sortedLabels(ls[:0], s.Metric)
-		labels, _ := outs[0].Key.Texts(ls)
+		labels := rows.LabelText(ls)
 		for _, o := range outs {
-			_, key := o.Key.Texts(ls)
+			key := o.Key.KeyText(ls)
 			out = append(out, rows.MetricRow{
 				PrometheusDateTime:   s.Timestamp.Time().UTC(),
 				PrometheusQuery:      o.Name,

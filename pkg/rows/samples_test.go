@@ -99,8 +99,8 @@ func BenchmarkSeriesText(b *testing.B) {
 	}
 }
 
-// KeySpec.Texts is model.LabelSet's String and KeySpec.Key without the
-// maps, for every kind of spec.
+// LabelText and KeySpec.KeyText are model.LabelSet's String and
+// KeySpec.Key without the maps, for every kind of spec.
 func TestKeySpecTextsMatchLabelSet(t *testing.T) {
 	names := []string{"__name__", "a", "a1", "a_b", "A", "_x", "job", "instance", "le", "service.name", "zz"}
 	values := []string{"", "x", `q"uote`, `back\slash`, "new\nline", "ünï", "\x00", "a:9100", "\xff"}
@@ -118,7 +118,7 @@ func TestKeySpecTextsMatchLabelSet(t *testing.T) {
 		}
 		slices.SortFunc(ls, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
 		for _, k := range specs {
-			labels, key := k.Texts(ls)
+			labels, key := LabelText(ls), k.KeyText(ls)
 			if want := set.String(); labels != want {
 				t.Fatalf("labels of %v = %s, want %s", ls, labels, want)
 			}

@@ -45,18 +45,18 @@ func (k KeySpec) Key(ls model.LabelSet) string {
 	return out.String()
 }
 
-// Texts returns the Labels and SeriesKey columns of a series without
-// building maps: labels is model.LabelSet's String of ls, and key is Key of
-// it. ls must be sorted by name, without repeated names.
-func (k KeySpec) Texts(ls []Label) (labels, key string) {
-	// Both texts are built in one buffer, on the stack for common sizes,
-	// and become one string: labels first, then key.
+// LabelText returns model.LabelSet's String of ls without building a map:
+// the Labels column. ls must be sorted by name, without repeated names.
+func LabelText(ls []Label) string {
+	var arr [1024]byte // on the stack for common sizes
+	return string(appendLabelText(arr[:0], ls, func(Label) bool { return true }))
+}
+
+// KeyText returns Key of ls without building a map: the SeriesKey column.
+// ls must be sorted by name, without repeated names.
+func (k KeySpec) KeyText(ls []Label) string {
 	var arr [1024]byte
-	b := appendLabelText(arr[:0], ls, func(Label) bool { return true })
-	n := len(b)
-	b = appendLabelText(b, ls, k.keeps)
-	all := string(b)
-	return all[:n], all[n:]
+	return string(appendLabelText(arr[:0], ls, k.keeps))
 }
 
 // keeps reports whether l is part of the series key (see Key).
