@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,6 +155,7 @@ func (r *runner) backfill(ctx context.Context, until time.Time) bool {
 func (r *runner) finishBackfill() {
 	r.log.Info("Backfill done", "samples", r.bf.samples, "requests", r.bf.requests, "duration", time.Since(r.bf.started))
 	r.bf = nil
+	r.landed = nil
 }
 
 // backfillChunk runs the range query of the steps from start to end of the
@@ -201,6 +203,12 @@ func (r *runner) backfillChunk(ctx context.Context, start, end model.Time, step 
 		r.log.Info("Backfill query recovered", "failed_requests", n)
 	}
 	r.skippedHistograms(histograms)
+	if len(r.landed) > 0 {
+		out = slices.DeleteFunc(out, func(row rows.MetricRow) bool {
+			_, ok := r.landed[landedOf(&row)]
+			return ok
+		})
+	}
 	if len(out) == 0 {
 		return chunkDone
 	}

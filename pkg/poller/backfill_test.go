@@ -763,3 +763,42 @@ func TestHistoryForNewQueries(t *testing.T) {
 		}
 	}
 }
+
+// A poll's write that the sink held across a Deephaven restart reaches the
+// new table after Resync read what it holds: the refill that follows must
+// not write that sample a second time.
+func TestWriteAcrossResyncIsNotWrittenAgain(t *testing.T) {
+	h := newHarness(t, WithBackfill(100*fast))
+	newSimProm(t, h.prom, "q", fast, 1)
+	h.p.Update([]Query{{Name: "q", Expr: "q", Interval: fast, Timeout: time.Minute}})
+	h.start()
+	waitFor(t, "rows", func() bool { return newestRow(h.sink, "q") >= ticks(5, fast) })
+	// Deephaven goes away: the next write waits in the sink.
+	gate := make(chan struct{})
+	h.sink.mu.Lock()
+	h.sink.gate = gate
+	calls := h.sink.calls
+	h.sink.mu.Unlock()
+	waitFor(t, "a write waiting in the sink", func() bool { return h.sink.callCount() > calls })
+	// It comes back empty and the tables are prepared again.
+	h.sink.mu.Lock()
+	h.sink.rows = nil
+	h.sink.gate = nil
+	h.sink.mu.Unlock()
+	h.p.Resync(map[string]time.Time{}, time.Time{})
+	close(gate) // the waiting write lands in the new table
+	waitFor(t, "the refill", func() bool { return len(h.prom.ranges("q")) > 0 && newestRow(h.sink, "q") > ticks(12, fast) })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	for _, r := range h.sink.byQuery("q") {
+		seen[r.PrometheusDateTime.UnixMilli()]++
+	}
+	for at, n := range seen {
+		if n > 1 {
+			t.Errorf("sample at %d written %d times", at, n)
+		}
+	}
+	t.Logf("%d samples after the refill, %d range queries", len(seen), len(h.prom.ranges("q")))
+}

@@ -32,6 +32,24 @@ type runner struct {
 	rewinds       uint64       // the poller's rewind count of this query, as last seen
 	backfillState errState     // range queries
 	bf            *backfillRun // the gap being filled; nil if none
+	// landed holds rows of writes that completed after a rewind: the sink
+	// retried them across a Deephaven restart and they reached the new
+	// table after Resync read what it holds, so LastWritten does not cover
+	// them. The backfill that follows skips them; it would otherwise write
+	// the same sample again (polls are tick-aligned, so a range query's
+	// steps fall on a poll's very millisecond).
+	landed map[landedRow]struct{}
+}
+
+// landedRow identifies a written sample: its series under its output, and
+// its time.
+type landedRow struct {
+	query, seriesKey string
+	at               int64 // Unix milliseconds
+}
+
+func landedOf(r *rows.MetricRow) landedRow {
+	return landedRow{r.PrometheusQuery, r.SeriesKey, r.PrometheusDateTime.UnixMilli()}
 }
 
 func newRunner(p *Poller, q Query) *runner {
@@ -201,6 +219,10 @@ func (r *runner) skippedHistograms(n int) {
 func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	p, q, m := r.p, r.q, r.p.metrics
 	newest := newestSample(out) // the sink owns out once called
+	landedRows := make([]landedRow, len(out))
+	for i := range out {
+		landedRows[i] = landedOf(&out[i])
+	}
 	rewinds := p.rewound(q.Name)
 	if err := p.sink.Write(ctx, out); err != nil {
 		if ctx.Err() != nil {
@@ -216,6 +238,15 @@ func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	}
 	if n := r.sinkState.ok(); n > 0 {
 		r.log.Info("Writing rows recovered", "failed_writes", n)
+	}
+	if p.rewound(q.Name) != rewinds {
+		if r.landed == nil {
+			r.landed = map[landedRow]struct{}{}
+		}
+		for i := range landedRows {
+			r.landed[landedRows[i]] = struct{}{}
+		}
+		r.log.Debug("Rows written across a resync; the backfill will skip them", "rows", len(landedRows))
 	}
 	p.setLastWrittenSince(q.Name, newest, rewinds)
 	return nil
