@@ -572,7 +572,6 @@ func (b *bridge) uploadStatsOf(prefix string) string {
 	return fmt.Sprintf("%.0f uploads, %.0f rows and %.1f ms each on average", n, rowsSum/n, 1000*dur/n)
 }
 
-// rss returns the bridge's resident set size in bytes.
 // procStatus reads a size field of the bridge's /proc/PID/status, such as
 // "VmRSS:" or "VmHWM:", in bytes.
 func (b *bridge) procStatus(field string) (int64, error) {
@@ -762,8 +761,6 @@ func summarize(lat []time.Duration, alerts int, el time.Duration) result {
 	return result{alerts: alerts, rate: float64(alerts) / el.Seconds(), p50: q(0.50), p99: q(0.99), max: lat[len(lat)-1]}
 }
 
-// metrics measures decoded Prometheus responses → rows → sink → Deephaven,
-// as the poller does, and the client's raw upload of the same rows.
 // metrics measures the metrics path (decoded query responses → rows →
 // sink → Deephaven) against the client's raw upload of the same rows, in
 // rounds of both, and prints the medians. The first round is unmeasured:
@@ -824,7 +821,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	}
 	responses := n / series
 
-	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows, PipelineMinRows: min(maxRows/2, 5000)}, nil, nil)
+	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows}, nil, nil)
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { b.Run(bctx, ctx); close(done) }()

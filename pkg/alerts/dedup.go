@@ -130,7 +130,8 @@ func (d *Dedup) evict() {
 // now and then costs O(1) per deletion and keeps it at its live size.
 const rebuildAfter = 4
 
-// rebuilt returns a copy of m sized for what it holds.
+// rebuilt returns a copy of m sized for what it holds. (maps.Clone would
+// copy the grown tables as they are.)
 func rebuilt[K comparable, V any](m map[K]V) map[K]V {
 	out := make(map[K]V, len(m))
 	for k, v := range m {

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
@@ -96,7 +96,7 @@ func BenchmarkAlertUploadBatchSizes(b *testing.B) {
 				}
 				return rows.AlertRecord(memory.DefaultAllocator, rs)
 			}
-			cpu0 := serverCPU(pid)
+			cpu0 := deephaven.ServerCPU(pid)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -109,24 +109,8 @@ func BenchmarkAlertUploadBatchSizes(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
 			if pid > 0 {
-				b.ReportMetric(float64((serverCPU(pid)-cpu0).Microseconds())/float64(b.N*size), "server-cpu-µs/row")
+				b.ReportMetric(float64((deephaven.ServerCPU(pid)-cpu0).Microseconds())/float64(b.N*size), "server-cpu-µs/row")
 			}
 		})
 	}
-}
-
-// serverCPU reads a process's user+system CPU time from /proc, or 0.
-func serverCPU(pid int) time.Duration {
-	if pid <= 0 {
-		return 0
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }

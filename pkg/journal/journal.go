@@ -391,7 +391,7 @@ func (j *Journal) scan(firsts []uint64, delivered uint64) ([]segment, error) {
 			return nil, err
 		}
 		segs = append(segs, s)
-		if cerr != nil && i == len(firsts)-1 && errors.Is(cerr, errIncomplete) && (s.count > 0 && s.last() >= delivered || s.count == 0 && first > delivered) {
+		if cerr != nil && i == len(firsts)-1 && tornWrite(cerr, s, delivered) {
 			// The process died inside its last write: the kernel had taken
 			// part of it, no fsync followed, so nothing in it was
 			// acknowledged. Normal after a kill, not damage.
@@ -436,6 +436,19 @@ func scanSegment(dir string, first uint64) (segment, *CorruptionError, error) {
 		s.size = r.off
 		s.lastTime = max(s.lastTime, t)
 	}
+}
+
+// tornWrite reports whether cerr, found in the newest segment s, is the
+// end of a write the process died in: a record cut short, whose cut loses
+// no delivered record (a delivered one was fsynced, so losing it is damage).
+func tornWrite(cerr *CorruptionError, s segment, delivered uint64) bool {
+	if !errors.Is(cerr, errIncomplete) {
+		return false
+	}
+	if s.count == 0 {
+		return s.first > delivered
+	}
+	return s.last() >= delivered
 }
 
 // repair truncates the damaged segment at size (size < 0: deletes it) and

@@ -205,8 +205,7 @@ func (r *runner) backfillChunk(ctx context.Context, start, end model.Time, step 
 	r.skippedHistograms(histograms)
 	if len(r.landed) > 0 {
 		out = slices.DeleteFunc(out, func(row rows.MetricRow) bool {
-			_, ok := r.landed[landedOf(&row)]
-			return ok
+			return slices.ContainsFunc(r.landed, func(s timeSpan) bool { return s.holds(row.PrometheusDateTime) })
 		})
 	}
 	if len(out) == 0 {

@@ -94,8 +94,8 @@ func scalarToRow(o Output, s *model.Scalar, ingest time.Time) rows.MetricRow {
 		PrometheusQuery:      o.Name,
 		Value:                float64(s.Value),
 		MetricIngestDateTime: ingest.UTC(),
-		Labels:               labelsText(nil),
-		SeriesKey:            labelsText(nil),
+		Labels:               rows.LabelText(nil),
+		SeriesKey:            rows.LabelText(nil),
 	}
 }
 
@@ -120,15 +120,17 @@ func rangeToRows(outs []Output, v model.Value, ingest time.Time, keep func(model
 	var out []rows.MetricRow
 	histograms := 0
 	ingest = ingest.UTC()
+	var ls []rows.Label // one series' labels, sorted; reused
 	for _, s := range mat {
 		if s == nil {
 			continue
 		}
 		job, instance := string(s.Metric[model.JobLabel]), string(s.Metric[model.InstanceLabel])
-		labels := labelsText(s.Metric)
+		ls = sortedLabels(ls[:0], s.Metric)
+		labels := rows.LabelText(ls)
 		keys := make([]string, len(outs))
 		for i, o := range outs {
-			keys[i] = o.Key.Key(model.LabelSet(s.Metric))
+			keys[i] = o.Key.KeyText(ls)
 		}
 		for _, sp := range s.Values {
 			if !keep(sp.Timestamp) {
@@ -157,14 +159,6 @@ func rangeToRows(outs []Output, v model.Value, ingest time.Time, keep func(model
 		return a.PrometheusDateTime.Compare(b.PrometheusDateTime)
 	})
 	return out, histograms, nil
-}
-
-// labelsText renders a series' whole label set, __name__ included, as the
-// Labels column holds it: model.LabelSet's canonical text, names sorted and
-// values Go-quoted, e.g. {__name__="up", instance="a:9090", job="x"}; "{}"
-// for no labels. It is the same form the alert rows use.
-func labelsText(m model.Metric) string {
-	return model.LabelSet(m).String()
 }
 
 // sortedLabels appends the labels of m to ls, sorted by name.

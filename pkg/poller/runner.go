@@ -32,25 +32,20 @@ type runner struct {
 	rewinds       uint64       // the poller's rewind count of this query, as last seen
 	backfillState errState     // range queries
 	bf            *backfillRun // the gap being filled; nil if none
-	// landed holds rows of writes that completed after a rewind: the sink
-	// retried them across a Deephaven restart and they reached the new
-	// table after Resync read what it holds, so LastWritten does not cover
-	// them. The backfill that follows skips them; it would otherwise write
-	// the same sample again (polls are tick-aligned, so a range query's
-	// steps fall on a poll's very millisecond).
-	landed map[landedRow]struct{}
+	// landed holds the time spans of writes that completed after a rewind:
+	// the sink retried them across a Deephaven restart and they reached
+	// the new table after Resync read what it holds, so LastWritten does
+	// not cover them. A write holds every sample of the query in its span,
+	// so the backfill that follows skips the span; it would otherwise
+	// write those samples again (polls are tick-aligned, so a range
+	// query's steps fall on a poll's very millisecond).
+	landed []timeSpan
 }
 
-// landedRow identifies a written sample: its series under its output, and
-// its time.
-type landedRow struct {
-	query, seriesKey string
-	at               int64 // Unix milliseconds
-}
+// timeSpan is the closed interval of the sample times of one write.
+type timeSpan struct{ from, to time.Time }
 
-func landedOf(r *rows.MetricRow) landedRow {
-	return landedRow{r.PrometheusQuery, r.SeriesKey, r.PrometheusDateTime.UnixMilli()}
-}
+func (s timeSpan) holds(t time.Time) bool { return !t.Before(s.from) && !t.After(s.to) }
 
 func newRunner(p *Poller, q Query) *runner {
 	return &runner{
@@ -218,11 +213,7 @@ func (r *runner) skippedHistograms(n int) {
 // per change of state, except when ctx has ended.
 func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 	p, q, m := r.p, r.q, r.p.metrics
-	newest := newestSample(out) // the sink owns out once called
-	landedRows := make([]landedRow, len(out))
-	for i := range out {
-		landedRows[i] = landedOf(&out[i])
-	}
+	span := sampleSpan(out) // the sink owns out once called
 	rewinds := p.rewound(q.Name)
 	if err := p.sink.Write(ctx, out); err != nil {
 		if ctx.Err() != nil {
@@ -240,27 +231,29 @@ func (r *runner) write(ctx context.Context, out []rows.MetricRow) error {
 		r.log.Info("Writing rows recovered", "failed_writes", n)
 	}
 	if p.rewound(q.Name) != rewinds {
-		if r.landed == nil {
-			r.landed = map[landedRow]struct{}{}
-		}
-		for i := range landedRows {
-			r.landed[landedRows[i]] = struct{}{}
-		}
-		r.log.Debug("Rows written across a resync; the backfill will skip them", "rows", len(landedRows))
+		r.landed = append(r.landed, span)
+		r.log.Debug("Rows written across a resync; the backfill will skip their time span", "from", span.from, "to", span.to)
 	}
-	p.setLastWrittenSince(q.Name, newest, rewinds)
+	p.setLastWrittenSince(q.Name, span.to, rewinds)
 	return nil
 }
 
-func newestSample(rs []rows.MetricRow) time.Time {
-	var t time.Time
+// sampleSpan returns the oldest and newest sample times of rs.
+func sampleSpan(rs []rows.MetricRow) timeSpan {
+	var sp timeSpan
 	for i := range rs {
-		if rs[i].PrometheusDateTime.After(t) {
-			t = rs[i].PrometheusDateTime
+		t := rs[i].PrometheusDateTime
+		if sp.from.IsZero() || t.Before(sp.from) {
+			sp.from = t
+		}
+		if t.After(sp.to) {
+			sp.to = t
 		}
 	}
-	return t
+	return sp
 }
+
+func newestSample(rs []rows.MetricRow) time.Time { return sampleSpan(rs).to }
 
 // queryOptions returns the options of a query bounded by timeout.
 func queryOptions(timeout time.Duration) []v1.Option {

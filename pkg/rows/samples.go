@@ -7,7 +7,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/prometheus/common/model"
 )
 
 // DefaultSamplesTable holds the samples Prometheus sends by remote write.
@@ -89,35 +88,9 @@ func SeriesText(ls []Label) (labels, key string) {
 	// Both texts are built in one buffer, on the stack for common sizes,
 	// and become one string: labels first, then key.
 	var arr [1024]byte
-	b := append(arr[:0], '{')
-	nameAt, nameEnd := -1, -1 // the __name__ pair in labels, separator included
-	for _, l := range ls {
-		if l.Value == "" {
-			continue
-		}
-		at := len(b)
-		if at > 1 {
-			b = append(b, ", "...)
-		}
-		b = append(b, l.Name...)
-		b = append(b, '=')
-		b = appendQuoted(b, l.Value)
-		if l.Name == model.MetricNameLabel {
-			nameAt, nameEnd = at, len(b)
-		}
-	}
-	b = append(b, '}')
+	b := appendLabelText(arr[:0], ls, func(l Label) bool { return l.Value != "" })
 	n := len(b)
-	switch {
-	case nameAt < 0:
-		b = append(b, b[:n]...)
-	case nameAt == 1 && nameEnd+1 < n: // first of several: drop the ", " after it
-		b = append(b, '{')
-		b = append(b, b[nameEnd+2:n]...)
-	default: // last, or alone
-		b = append(b, b[:nameAt]...)
-		b = append(b, b[nameEnd:n]...)
-	}
+	b = appendLabelText(b, ls, KeySpec{}.keeps)
 	all := string(b)
 	return all[:n], all[n:]
 }
