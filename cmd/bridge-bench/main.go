@@ -42,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -247,6 +248,7 @@ func run(o options) error {
 				go func() { profDone <- b.saveProfile(path, 10*time.Second) }()
 			}
 			res, err := b.paced(o.pacedRate, time.Duration(o.pacedSeconds)*time.Second, &seq)
+			fmt.Fprintf(os.Stderr, "  paced, journal %v: %s; upload time p99 %s\n", journal, b.uploadStats(), b.uploadP99())
 			if profDone != nil {
 				if err := <-profDone; err != nil {
 					fmt.Fprintln(os.Stderr, "profile:", err)
@@ -266,7 +268,7 @@ func run(o options) error {
 	}
 
 	if o.part("metrics") {
-		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.inFlight, o.rwRounds); err != nil {
+		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.inFlight, o.rwRounds, o.profile); err != nil {
 			return err
 		}
 		fmt.Println()
@@ -572,6 +574,42 @@ func (b *bridge) uploadStatsOf(prefix string) string {
 	return fmt.Sprintf("%.0f uploads, %.0f rows and %.1f ms each on average", n, rowsSum/n, 1000*dur/n)
 }
 
+// uploadP99 estimates the 99th percentile of the alerts table's upload
+// durations since the bridge started, from its histogram's buckets.
+func (b *bridge) uploadP99() string {
+	resp, err := http.Get(b.base + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "prometheus_deephaven_bridge_flush_duration_seconds_bucket{") || !strings.Contains(line, `table="bench_alerts_`) {
+			continue
+		}
+		i := strings.Index(line, `,le="`) + len(`,le="`)
+		j := strings.Index(line[i:], `"`)
+		le, _ := strconv.ParseFloat(line[i:i+j], 64)
+		f := strings.Fields(line)
+		n, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		bs = append(bs, bucket{le, n})
+	}
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return "n/a"
+	}
+	total := bs[len(bs)-1].n
+	for _, x := range bs {
+		if x.n >= 0.99*total {
+			return fmt.Sprintf("≤ %.0f ms", 1000*x.le)
+		}
+	}
+	return "n/a"
+}
+
 // procStatus reads a size field of the bridge's /proc/PID/status, such as
 // "VmRSS:" or "VmHWM:", in bytes.
 func (b *bridge) procStatus(field string) (int64, error) {
@@ -765,7 +803,7 @@ func summarize(lat []time.Duration, alerts int, el time.Duration) result {
 // sink → Deephaven) against the client's raw upload of the same rows, in
 // rounds of both, and prints the medians. The first round is unmeasured:
 // it warms the server's JIT for this table's add.
-func metrics(dh string, n, maxRows, inFlight, rounds int) error {
+func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error {
 	if maxRows <= 0 {
 		maxRows = config.DefaultBatchMaxRows // as the bridge
 	}
@@ -778,6 +816,18 @@ func metrics(dh string, n, maxRows, inFlight, rounds int) error {
 		return err
 	}
 	defer c.Close()
+	if profile != "" {
+		// The metrics path runs in this process: its profile is ours.
+		f, err := os.Create(filepath.Join(profile, "metrics-path.pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var paths, raws, ratios []float64
 	for r := 0; r <= rounds; r++ {
 		fmt.Fprintf(os.Stderr, "metrics, round %d of %d (0: warm-up)...\n", r, rounds)

@@ -46,11 +46,11 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
-// Sink receives the rows of one webhook request (see sink.Writer). Its
-// Write returns nil only once the rows are durable (in Deephaven, in the
-// journal, or in Kafka): only then does the sender get its 2xx. The handler
-// never passes an empty slice.
-type Sink = sink.Writer[rows.AlertRow]
+// Sink receives the rows of one webhook request: its new alerts and its
+// notifications (see sink.PairWriter). Its WritePair returns nil only once
+// the rows are durable (in Deephaven, in the journal, or in Kafka): only
+// then does the sender get its 2xx.
+type Sink = sink.PairWriter[rows.AlertRow, rows.NotificationRow]
 
 // Options configure a Handler. Zero (or negative) values get the defaults
 // noted on each field.
@@ -347,39 +347,30 @@ func (h *Handler) serve(c *gin.Context) int {
 	dups := len(all) - len(fresh)
 	h.duplicates.Add(float64(dups))
 
-	// The alerts and their notifications go to two tables: both writes run
-	// at once, so a request waits for one upload, not two in a row. Each
-	// marks what it wrote only on success, so a retry writes what failed.
-	notesErr := make(chan error, 1)
-	if notes := h.notes.Load(); notes != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
-			defer cancel()
-			notesErr <- notes.Record(ctx, all, receivedAt)
-		}()
-	} else {
-		notesErr <- nil
+	// The alerts and their notifications go to two tables, written together
+	// (in direct mode in the same batch, so that the requests answered
+	// together come back together). What is stored is marked, and only
+	// that, so a retry writes what failed.
+	var notes Notes
+	if l := h.notes.Load(); l != nil {
+		notes = l.Pending(all, receivedAt)
 	}
-	if len(fresh) > 0 {
+	if len(fresh) > 0 || len(notes.Rows) > 0 {
 		epoch := h.dedup.Epoch()
 		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
-		err := h.sink.Write(ctx, fresh)
+		stored, err := h.sink.WritePair(ctx, fresh, notes.Rows)
 		cancel()
+		if stored.First {
+			h.dedup.AddSince(epoch, keys...)
+		}
+		if l := h.notes.Load(); l != nil && stored.Second {
+			l.Written(notes)
+		}
 		if err != nil {
-			<-notesErr
-			// Nothing is marked as seen: the sender's retry must be written.
-			log.Warn("Writing alerts failed", "alerts", len(fresh), "err", err)
+			log.Warn("Writing alerts failed", "alerts", len(fresh), "notifications", len(notes.Rows), "err", err)
 			c.Header("Retry-After", retryAfter)
 			return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing alerts: %v", err))
 		}
-		h.dedup.AddSince(epoch, keys...)
-	}
-	if err := <-notesErr; err != nil {
-		// The alerts are written; the retry finds them known and writes
-		// the notifications.
-		log.Warn("Writing notifications failed", "alerts", len(all), "err", err)
-		c.Header("Retry-After", retryAfter)
-		return h.respondError(c, http.StatusServiceUnavailable, fmt.Sprintf("writing notifications: %v", err))
 	}
 	log.Debug("Webhook request served", "alerts", len(all), "written", len(fresh), "duplicates", dups)
 	c.JSON(http.StatusOK, result{Status: "success", Alerts: len(all), Written: len(fresh), Duplicates: dups})

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
 func TestMain(m *testing.M) {
@@ -32,6 +33,7 @@ func TestMain(m *testing.M) {
 type fakeSink struct {
 	mu    sync.Mutex
 	rows  []rows.AlertRow
+	notes []rows.NotificationRow
 	calls int
 	err   error // when set, Write fails and keeps nothing
 
@@ -41,7 +43,7 @@ type fakeSink struct {
 	entered chan struct{}
 }
 
-func (s *fakeSink) Write(ctx context.Context, rs []rows.AlertRow) error {
+func (s *fakeSink) WritePair(ctx context.Context, rs []rows.AlertRow, notes []rows.NotificationRow) (sink.Stored, error) {
 	s.mu.Lock()
 	s.calls++
 	block, entered, err := s.block, s.entered, s.err
@@ -51,16 +53,17 @@ func (s *fakeSink) Write(ctx context.Context, rs []rows.AlertRow) error {
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return ctx.Err()
+			return sink.Stored{}, ctx.Err()
 		}
 	}
 	if err != nil {
-		return err
+		return sink.Stored{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows = append(s.rows, rs...)
-	return nil
+	s.notes = append(s.notes, notes...)
+	return sink.Stored{First: true, Second: true}, nil
 }
 
 func (s *fakeSink) setErr(err error) {

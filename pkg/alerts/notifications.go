@@ -1,12 +1,10 @@
 package alerts
 
 import (
-	"context"
 	"sync"
 	"time"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
-	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
 // DefaultNotificationWindow is how long a notification of an alert counts
@@ -32,14 +30,15 @@ type noteKey struct {
 	receiver    string
 }
 
-// NotificationLog writes a row per alert per notification into
-// prometheus_alert_notifications, which the episodes count. The same
-// notification arriving again within the window (from another HA replica,
-// or a retry of a request that failed) is written once.
+// NotificationLog decides which notifications of a request become rows
+// of prometheus_alert_notifications, which the episodes count: a row per
+// alert per notification, except that the same notification arriving again
+// within the window (from another HA replica, or a retry of a request that
+// failed) is written once. The handler writes the rows with the request's
+// alerts, and tells the log what was written.
 //
 // Its methods are safe for concurrent use.
 type NotificationLog struct {
-	w      sink.Writer[rows.NotificationRow]
 	window time.Duration
 
 	mu   sync.Mutex
@@ -56,22 +55,28 @@ type noteEntry struct {
 	at  time.Time
 }
 
-// NewNotificationLog returns a log writing to w; a window ≤ 0 gets the
-// default.
-func NewNotificationLog(w sink.Writer[rows.NotificationRow], window time.Duration) *NotificationLog {
+// Notes are the notification rows of one request still to be written.
+type Notes struct {
+	Rows []rows.NotificationRow
+	keys []noteKey
+	at   time.Time
+}
+
+// NewNotificationLog returns a log; a window ≤ 0 gets the default.
+func NewNotificationLog(window time.Duration) *NotificationLog {
 	if window <= 0 {
 		window = DefaultNotificationWindow
 	}
-	return &NotificationLog{w: w, window: window, seen: map[noteKey]time.Time{}}
+	return &NotificationLog{window: window, seen: map[noteKey]time.Time{}}
 }
 
-// Record writes the notifications of rs (the rows of one request, repeats
-// included), received at the same time. Only a successful write marks them
-// as written, so a retry of a failed one is written.
-func (n *NotificationLog) Record(ctx context.Context, rs []rows.AlertRow, receivedAt time.Time) error {
-	notes := make([]rows.NotificationRow, 0, len(rs))
-	keys := make([]noteKey, 0, len(rs))
+// Pending returns the notifications of rs (the rows of one request,
+// repeats included), received at the same time, that are not written yet.
+// Only Written marks them, so a retry of a failed write writes them.
+func (n *NotificationLog) Pending(rs []rows.AlertRow, receivedAt time.Time) Notes {
+	notes := Notes{Rows: make([]rows.NotificationRow, 0, len(rs)), keys: make([]noteKey, 0, len(rs)), at: receivedAt}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.forget(func(e noteEntry) bool { return receivedAt.Sub(e.at) >= n.window })
 	inRequest := map[noteKey]bool{}
 	for i := range rs {
@@ -81,27 +86,27 @@ func (n *NotificationLog) Record(ctx context.Context, rs []rows.AlertRow, receiv
 			continue
 		}
 		inRequest[k] = true
-		keys = append(keys, k)
-		notes = append(notes, rows.NotificationRow{
+		notes.keys = append(notes.keys, k)
+		notes.Rows = append(notes.Rows, rows.NotificationRow{
 			Fingerprint: r.Fingerprint, StartsAt: r.StartsAt, Status: r.Status, AlertName: r.AlertName,
 			ReceivedAt: receivedAt, Source: r.Source, Receiver: r.Receiver,
 		})
 	}
-	n.mu.Unlock()
-	if len(notes) == 0 {
-		return nil
-	}
-	if err := n.w.Write(ctx, notes); err != nil {
-		return err
+	return notes
+}
+
+// Written marks notes as written.
+func (n *NotificationLog) Written(notes Notes) {
+	if len(notes.keys) == 0 {
+		return
 	}
 	n.mu.Lock()
-	for _, k := range keys {
-		n.seen[k] = receivedAt
-		n.order = append(n.order, noteEntry{k, receivedAt})
+	defer n.mu.Unlock()
+	for _, k := range notes.keys {
+		n.seen[k] = notes.at
+		n.order = append(n.order, noteEntry{k, notes.at})
 	}
 	n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
-	n.mu.Unlock()
-	return nil
 }
 
 // forget drops the oldest entries while old says so. An entry whose key

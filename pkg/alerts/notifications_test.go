@@ -11,6 +11,20 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/sink"
 )
 
+// record is what the handler does with a request's notifications: write
+// the pending ones, and mark them written once they are.
+func record(l *NotificationLog, w sink.Writer[rows.NotificationRow], rs []rows.AlertRow, at time.Time) error {
+	notes := l.Pending(rs, at)
+	if len(notes.Rows) == 0 {
+		return nil
+	}
+	if err := w.Write(context.Background(), notes.Rows); err != nil {
+		return err
+	}
+	l.Written(notes)
+	return nil
+}
+
 // The hand count of the episodes test, at the log: a firing notification,
 // its HA duplicate and a retry within the window count once, a repeat
 // after it counts again, a failed write is retried.
@@ -24,12 +38,11 @@ func TestNotificationLogWindow(t *testing.T) {
 		got = append(got, rs...)
 		return nil
 	})
-	l := NewNotificationLog(w, time.Minute)
+	l := NewNotificationLog(time.Minute)
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	alert := func(status string) []rows.AlertRow {
 		return []rows.AlertRow{{Fingerprint: "fa", StartsAt: t0, Status: status, Receiver: "team", AlertName: "Disk", Source: rows.SourceAlertmanager}}
 	}
-	ctx := context.Background()
 	steps := []struct {
 		status string
 		at     time.Duration
@@ -45,7 +58,7 @@ func TestNotificationLogWindow(t *testing.T) {
 	}
 	for i, s := range steps {
 		fail = s.fail
-		err := l.Record(ctx, alert(s.status), t0.Add(s.at))
+		err := record(l, w, alert(s.status), t0.Add(s.at))
 		if (err != nil) != s.fail {
 			t.Fatalf("step %d: err %v", i, err)
 		}
@@ -57,7 +70,7 @@ func TestNotificationLogWindow(t *testing.T) {
 	// in one request is one.
 	two := append(alert("firing"), rows.AlertRow{Fingerprint: "fb", StartsAt: t0, Status: "firing", Receiver: "team"})
 	two = append(two, two[1])
-	if err := l.Record(ctx, two, t0.Add(9*time.Hour)); err != nil || len(got) != 5 {
+	if err := record(l, w, two, t0.Add(9*time.Hour)); err != nil || len(got) != 5 {
 		t.Fatalf("request with two alerts: %d logged, err %v", len(got), err)
 	}
 }
@@ -70,9 +83,8 @@ func TestNotificationLogIsBounded(t *testing.T) {
 		written += len(rs)
 		return nil
 	})
-	l := NewNotificationLog(w, time.Hour)
+	l := NewNotificationLog(time.Hour)
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	ctx := context.Background()
 	batch := make([]rows.AlertRow, 1000)
 	n := 0
 	for range maxNotesRemembered/len(batch) + 10 {
@@ -80,7 +92,7 @@ func TestNotificationLogIsBounded(t *testing.T) {
 			batch[i] = rows.AlertRow{Fingerprint: fmt.Sprintf("%016x", n), StartsAt: t0, Status: "firing", Receiver: "r"}
 			n++
 		}
-		if err := l.Record(ctx, batch, t0.Add(time.Second)); err != nil {
+		if err := record(l, w, batch, t0.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,10 +103,10 @@ func TestNotificationLogIsBounded(t *testing.T) {
 	before := written
 	last := batch[len(batch)-1:]
 	first := []rows.AlertRow{{Fingerprint: fmt.Sprintf("%016x", 0), StartsAt: t0, Status: "firing", Receiver: "r"}}
-	if err := l.Record(ctx, last, t0.Add(2*time.Second)); err != nil || written != before {
+	if err := record(l, w, last, t0.Add(2*time.Second)); err != nil || written != before {
 		t.Fatalf("newest notification written again (err %v)", err)
 	}
-	if err := l.Record(ctx, first, t0.Add(2*time.Second)); err != nil || written != before+1 {
+	if err := record(l, w, first, t0.Add(2*time.Second)); err != nil || written != before+1 {
 		t.Fatalf("oldest notification not forgotten: %d written, want %d (err %v)", written, before+1, err)
 	}
 }

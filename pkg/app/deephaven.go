@@ -36,11 +36,15 @@ type deephavenSink struct {
 	client atomic.Pointer[deephaven.Client]
 	tables atomic.Pointer[tables.Tables]
 
-	alerts  *sink.Batcher[rows.AlertRow]
-	metrics *sink.Batcher[rows.MetricRow]
-	rules   *sink.Batcher[rows.RuleRow]
-	states  *sink.Batcher[rows.AlertStateRow]
-	notes   *sink.Batcher[rows.NotificationRow]
+	// alertsAndNotes batches the alerts and the notification log together
+	// (a webhook request writes both); alerts and notes write one of them
+	// through the same batches.
+	alertsAndNotes *sink.Pair[rows.AlertRow, rows.NotificationRow]
+	alerts         sink.Writer[rows.AlertRow]
+	notes          sink.Writer[rows.NotificationRow]
+	metrics        *sink.Batcher[rows.MetricRow]
+	rules          *sink.Batcher[rows.RuleRow]
+	states         *sink.Batcher[rows.AlertStateRow]
 	// writer names this bridge in the slotted tables (retention.writer).
 	writer  string
 	samples *sink.Batcher[rows.SampleRow] // append-only: no key
@@ -67,14 +71,14 @@ func newDeephavenSink(cfg *config.Config, writer string, getenv func(string) str
 		}
 	}
 	seed := maphash.MakeSeed()
-	d.alerts = sink.New(d.uploadAlerts, opts(cfg.Tables.Alerts), logger, sm)
-	d.alerts.SetKey(func(r rows.AlertRow) uint64 { return r.Key().Hash(seed) })
+	d.alertsAndNotes = sink.NewPair(d.uploadAlerts, d.uploadNotes, cfg.Tables.Alerts, cfg.Tables.Notifications, opts(""), logger, sm)
+	d.alertsAndNotes.SetKey(func(r rows.AlertRow) uint64 { return r.Key().Hash(seed) })
+	d.alerts, d.notes = d.alertsAndNotes.First(), d.alertsAndNotes.Second()
 	d.metrics = sink.New(d.uploadMetrics, opts(cfg.Tables.Metrics), logger, sm)
 	d.rules = sink.New(d.uploadRules, opts(cfg.Tables.Rules), logger, sm)
 	d.rules.SetKey(func(r rows.RuleRow) uint64 { return r.KeyHash(seed) })
 	d.states = sink.New(d.uploadStates, opts(cfg.Tables.State), logger, sm)
 	d.states.SetKey(func(r rows.AlertStateRow) uint64 { return maphash.String(seed, r.Fingerprint) })
-	d.notes = sink.New(d.uploadNotes, opts(cfg.Tables.Notifications), logger, sm)
 	// A remote write request brings up to 2000 rows (Prometheus's
 	// max_samples_per_send), so with the default every request would start
 	// an upload of its own beside those in flight; gathering requests into
@@ -214,8 +218,8 @@ func (d *deephavenSink) current() *tables.Tables { return d.tables.Load() }
 // batchers lists the sink's batchers with their names, for the lifecycle.
 func (d *deephavenSink) batchers() []namedRun {
 	return []namedRun{
-		{"alerts sink", d.alerts.Run}, {"metrics sink", d.metrics.Run}, {"rules sink", d.rules.Run},
-		{"alert state sink", d.states.Run}, {"notifications sink", d.notes.Run}, {"samples sink", d.samples.Run},
+		{"alerts and notifications sink", d.alertsAndNotes.Run}, {"metrics sink", d.metrics.Run}, {"rules sink", d.rules.Run},
+		{"alert state sink", d.states.Run}, {"samples sink", d.samples.Run},
 	}
 }
 

@@ -26,6 +26,9 @@ type writers struct {
 	rules   sink.Writer[rows.RuleRow]
 	states  sink.Writer[rows.AlertStateRow]
 	notes   sink.Writer[rows.NotificationRow]
+	// alertsAndNotes writes a webhook request's alerts and notifications
+	// together.
+	alertsAndNotes sink.PairWriter[rows.AlertRow, rows.NotificationRow]
 	samples sink.Writer[rows.SampleRow]
 	// readyCh is closed once rows can be written for the first time;
 	// ready says why they cannot be written now, or nil.
@@ -36,7 +39,7 @@ type writers struct {
 // directWriters are the direct sink's batchers.
 func directWriters(d *deephavenSink) writers {
 	return writers{alerts: d.alerts, metrics: d.metrics, rules: d.rules, states: d.states, notes: d.notes,
-		samples: d.samples, readyCh: d.readyCh, ready: d.ready}
+		alertsAndNotes: d.alertsAndNotes, samples: d.samples, readyCh: d.readyCh, ready: d.ready}
 }
 
 // newKafkaSink builds Kafka mode's sink: a producer with a writer per
@@ -53,7 +56,8 @@ func (b *bridge) newKafkaSink(cfg *config.Config) error {
 	}
 	b.kafka = k
 	b.out = writers{alerts: k.Alerts(), metrics: k.Metrics(), rules: k.Rules(), states: k.States(),
-		notes: k.Notifications(), samples: k.Samples(), readyCh: k.Ready(), ready: k.Err}
+		notes: k.Notifications(), alertsAndNotes: sink.Parallel(k.Alerts(), k.Notifications()),
+		samples: k.Samples(), readyCh: k.Ready(), ready: k.Err}
 	return nil
 }
 

@@ -27,8 +27,12 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	// Without a journal an alert is acknowledged once it is in Deephaven;
 	// with one, once it is fsynced in the journal.
 	var alertRows sink.Writer[rows.AlertRow] = b.out.alerts
+	// Notifications are journaled with the alerts when the journal is on,
+	// so that a request is acknowledged while Deephaven is down.
+	requestRows := b.out.alertsAndNotes
 	if b.ship != nil {
 		alertRows = b.ship
+		requestRows = sink.Parallel[rows.AlertRow, rows.NotificationRow](b.ship, b.ship.Notes())
 	}
 	promAPI, err := prometheusAPI(cfg)
 	if err != nil {
@@ -50,14 +54,8 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	// Alerts that name no configured query join their rule's value
 	// expression, found by rule discovery.
 	alertOpts.Resolver = b.rules
-	b.hook = alerts.NewHandler(alertRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
-	// Notifications are journaled with the alerts when the journal is on,
-	// so that a request is acknowledged while Deephaven is down.
-	var notes sink.Writer[rows.NotificationRow] = b.out.notes
-	if b.ship != nil {
-		notes = b.ship.Notes()
-	}
-	b.hook.SetNotificationLog(alerts.NewNotificationLog(notes, time.Duration(cfg.Alerts.NotificationWindow)))
+	b.hook = alerts.NewHandler(requestRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
+	b.hook.SetNotificationLog(alerts.NewNotificationLog(time.Duration(cfg.Alerts.NotificationWindow)))
 
 	// Alertmanager's own view: silenced and inhibited alerts, and alerts
 	// missed while the bridge was down.

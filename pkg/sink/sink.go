@@ -125,8 +125,12 @@ type request[R any] struct {
 // what waits, both bounded by the drain context given to Run, answers every
 // waiting Write and returns.
 type Batcher[R any] struct {
-	opts    Options
-	key     func(R) uint64 // see SetKey
+	opts Options
+	// keys calls add with the key hash of each row r stands for (SetKey);
+	// size is how many rows r stands for (default 1). Both let a Pair
+	// batch whole requests of two tables.
+	keys    func(r R, add func(uint64))
+	size    func(r R) int
 	upload  Upload[R]
 	logger  *slog.Logger
 	in      chan request[R]
@@ -136,6 +140,12 @@ type Batcher[R any] struct {
 
 // New makes a Batcher. Call Run to start it.
 func New[R any](upload Upload[R], opts Options, logger *slog.Logger, m *Metrics) *Batcher[R] {
+	return newBatcher(upload, opts, logger, m.forTable(opts.Table))
+}
+
+// newBatcher makes a Batcher that reports its uploads to m (nil: the
+// upload reports them itself).
+func newBatcher[R any](upload Upload[R], opts Options, logger *slog.Logger, m *batchMetrics) *Batcher[R] {
 	opts.defaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -146,7 +156,7 @@ func New[R any](upload Upload[R], opts Options, logger *slog.Logger, m *Metrics)
 		logger:  logger.With("table", opts.Table),
 		in:      make(chan request[R], 1024),
 		stopped: make(chan struct{}),
-		m:       m.forTable(opts.Table),
+		m:       m,
 	}
 }
 
@@ -155,7 +165,21 @@ func New[R any](upload Upload[R], opts Options, logger *slog.Logger, m *Metrics)
 // holding a key that a batch in flight holds waits for that one to be done,
 // retries included, so rows with the same key are applied in the order they
 // arrived. Call it before Run.
-func (b *Batcher[R]) SetKey(key func(R) uint64) { b.key = key }
+func (b *Batcher[R]) SetKey(key func(R) uint64) {
+	b.keys = func(r R, add func(uint64)) { add(key(r)) }
+}
+
+// rows is how many rows rs stand for.
+func (b *Batcher[R]) rows(rs []R) int {
+	if b.size == nil {
+		return len(rs)
+	}
+	n := 0
+	for _, r := range rs {
+		n += b.size(r)
+	}
+	return n
+}
 
 // Write hands rows to the batcher and waits until they are uploaded.
 func (b *Batcher[R]) Write(ctx context.Context, rows []R) error {
@@ -230,12 +254,13 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 		var pending []request[R]
 		n := 0
 		take := func(req request[R]) bool {
-			if n > 0 && n+len(req.rows) > b.opts.MaxRows {
+			size := b.rows(req.rows)
+			if n > 0 && n+size > b.opts.MaxRows {
 				carry = &req
 				return false
 			}
 			pending = append(pending, req)
-			n += len(req.rows)
+			n += size
 			return n < b.opts.MaxRows
 		}
 		if carry != nil {
@@ -340,13 +365,14 @@ func (b *Batcher[R]) stop(drainCtx context.Context, p *pipeline[R], pending []re
 // keysOf returns the key hashes of the rows of reqs, or nil without a key
 // (SetKey).
 func (b *Batcher[R]) keysOf(reqs []request[R]) map[uint64]struct{} {
-	if b.key == nil {
+	if b.keys == nil {
 		return nil
 	}
 	keys := map[uint64]struct{}{}
+	add := func(k uint64) { keys[k] = struct{}{} }
 	for _, r := range reqs {
 		for i := range r.rows {
-			keys[b.key(r.rows[i])] = struct{}{}
+			b.keys(r.rows[i], add)
 		}
 	}
 	return keys
@@ -469,22 +495,25 @@ func (b *Batcher[R]) flush(ctx, callCtx context.Context, reqs []request[R]) {
 		}
 		start := time.Now()
 		err := b.upload(callCtx, batch)
-		b.m.observe(len(batch), time.Since(start), err)
+		n := b.rows(batch)
+		if b.m != nil {
+			b.m.observe(n, time.Since(start), err)
+		}
 		if err == nil {
 			if attempt > 1 {
-				b.logger.Info("Upload to Deephaven succeeded again", "attempts", attempt, "rows", len(batch))
+				b.logger.Info("Upload to Deephaven succeeded again", "attempts", attempt, "rows", n)
 			}
 			answer(reqs, nil)
 			return
 		}
 		if !b.opts.Retryable(err) {
-			b.logger.Error("Upload to Deephaven failed", "rows", len(batch), "err", err)
-			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: %w", len(batch), b.opts.Table, err))
+			b.logger.Error("Upload to Deephaven failed", "rows", n, "err", err)
+			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: %w", n, b.opts.Table, err))
 			return
 		}
 		// One log line per change of error, not one per try.
 		if msg := err.Error(); msg != lastErr {
-			b.logger.Warn("Upload to Deephaven failed; retrying", "rows", len(batch), "attempt", attempt, "err", err)
+			b.logger.Warn("Upload to Deephaven failed; retrying", "rows", n, "attempt", attempt, "err", err)
 			lastErr = msg
 		}
 		backoff = next(backoff, b.opts.MinBackoff, b.opts.MaxBackoff)
@@ -493,7 +522,7 @@ func (b *Batcher[R]) flush(ctx, callCtx context.Context, reqs []request[R]) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: gave up at shutdown: %w", len(batch), b.opts.Table, err))
+			answer(reqs, fmt.Errorf("sink: upload %d rows to %s: gave up at shutdown: %w", n, b.opts.Table, err))
 			return
 		}
 	}
