@@ -29,7 +29,7 @@ type writers struct {
 	// alertsAndNotes writes a webhook request's alerts and notifications
 	// together.
 	alertsAndNotes sink.PairWriter[rows.AlertRow, rows.NotificationRow]
-	samples sink.Writer[rows.SampleRow]
+	samples        sink.Writer[rows.SampleRow]
 	// readyCh is closed once rows can be written for the first time;
 	// ready says why they cannot be written now, or nil.
 	readyCh <-chan struct{}
