@@ -119,6 +119,20 @@ func MetricRecord(mem memory.Allocator, rs []MetricRow, p Places) arrow.RecordBa
 	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
 	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
 	vals := b.Field(4).(*array.Float64Builder)
+	// Sizing the string data up front spares a big batch the copies of a
+	// buffer that doubles as it grows.
+	var size [8]int
+	for i := range rs {
+		r := &rs[i]
+		size[1] += len(r.PrometheusQuery)
+		size[2] += len(r.Job)
+		size[3] += len(r.Instance)
+		size[6] += len(r.Labels)
+		size[7] += len(r.SeriesKey)
+	}
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		f(i).ReserveData(size[i])
+	}
 	for i := range rs {
 		r := &rs[i]
 		appendInstant(ts(0), r.PrometheusDateTime)
