@@ -5,6 +5,8 @@
 //   - the original example's alert path: one run_script per alert
 //     (scripts/original_example.py), at the same alert count as each bridge
 //     run;
+//   - the client's raw upload of alert rows into a key-backed table in
+//     800-row uploads, one at a time: the ceiling of 8 × 100;
 //   - the bridge binary's webhook at 1, 8 and 32 connections × 1, 10 and 100
 //     alerts per request, acknowledged once the rows are in Deephaven (no
 //     journal), then 8 × 100 with the journal (acknowledged once fsynced);
@@ -197,6 +199,11 @@ func run(o options) error {
 		}
 	}
 	if o.part("matrix") {
+		rate, err := rawAlertUploads(context.Background(), dh, o.alerts, 800)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| client's raw upload into a key-backed table of the alerts' schema, 800 rows per upload, one at a time: the ceiling of 8 × 100 | – | 800 | %d | %.0f | %s | | |\n", o.alerts, rate, ratio(rate))
 		b, err := startBridge(bin, dir, dh, "matrix", false)
 		if err != nil {
 			return err
@@ -797,6 +804,42 @@ func summarize(lat []time.Duration, alerts int, el time.Duration) result {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return result{alerts: alerts, rate: float64(alerts) / el.Seconds(), p50: q(0.50), p99: q(0.99), max: lat[len(lat)-1]}
+}
+
+// rawAlertUploads measures what 8 × 100 could reach at best: the client
+// uploading alert rows straight into a key-backed table with the alerts'
+// schema and keys, in uploads of per rows (8 synchronous callers × 100
+// alerts merged into one upload), one after another. No HTTP, no
+// notification log, no derived tables (episodes, the as-of join): the
+// bridge does all of those on top.
+func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error) {
+	c, err := deephaven.Dial(ctx, dh)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	it, _, err := c.EnsureInputTable(ctx, fmt.Sprintf("benchraw_alerts_%d", time.Now().UnixNano()%1e9), rows.AlertSchema, rows.AlertsTable.Keys...)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	rs := make([]rows.AlertRow, n)
+	for i := range rs {
+		rs[i] = rows.AlertRow{PrometheusDateTime: now, Job: "bench", Instance: fmt.Sprintf("host-%d:9100", i%100),
+			PrometheusQuery: "BenchAlert", AlertName: "BenchAlert", Status: "firing", AlertIngestDateTime: now,
+			Fingerprint: fmt.Sprintf("%016x", i), StartsAt: now, Source: rows.SourceAlertmanager, Receiver: "bench",
+			Labels: fmt.Sprintf(`{alertname="BenchAlert", instance="host-%d:9100", job="bench"}`, i%100)}
+	}
+	start := time.Now()
+	for i := 0; i < n; i += per {
+		rec := rows.AlertRecord(memory.DefaultAllocator, rs[i:min(i+per, n)])
+		err := it.Add(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // metrics measures the metrics path (decoded query responses → rows →
