@@ -914,7 +914,12 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	}
 	responses := n / series
 
-	b := sink.New(tb.AddMetrics, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows}, nil, nil)
+	var uploads atomic.Int64
+	upload := func(ctx context.Context, rs []rows.MetricRow) error {
+		uploads.Add(1)
+		return tb.AddMetrics(ctx, rs)
+	}
+	b := sink.New(upload, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows}, nil, nil)
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { b.Run(bctx, ctx); close(done) }()
@@ -936,6 +941,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	pipeline := time.Since(start)
 	stop()
 	<-done
+	fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average\n", uploads.Load(), int64(n)/max(uploads.Load(), 1))
 	close(errc)
 	for err := range errc {
 		if err != nil {
