@@ -12,6 +12,10 @@
 //	rules        (pkg/rules)       ─┼─► sink.Writer per table ─► [journal + shipper, alerts]
 //	poller       (pkg/poller)      ─┘                         ─► sink.Batcher ─► pkg/tables ─► Deephaven
 //
+// A webhook request's alerts and notifications are written together
+// (sink.PairWriter): in direct mode one sink.Pair batches both tables, so
+// the rows of the same requests share their uploads.
+//
 // Rule discovery feeds the poller (the rules' value expressions) and the
 // webhook (which query and series each alert joins).
 //
@@ -265,7 +269,8 @@ func (b *bridge) buildDirect(cfg *config.Config) error {
 }
 
 // addDirect adds direct mode's stages: the Deephaven connection, a
-// batcher per table and the journal's shipper.
+// batcher per table (one for the alerts and notifications together) and
+// the journal's shipper.
 func (b *bridge) addDirect(l *lifecycle) {
 	l.add("deephaven", b.dh.run)
 	for _, s := range b.dh.batchers() {

@@ -23,7 +23,8 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
 )
 
-// deephavenSink is the direct way into Deephaven: a batcher per table in
+// deephavenSink is the direct way into Deephaven: a batcher per table (the
+// alerts and the notification log share one, sink.Pair) in
 // front of pkg/tables, over one client connection that it makes, keeps and
 // closes. Its writers are where the sources' rows wait.
 type deephavenSink struct {
