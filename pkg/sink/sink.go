@@ -74,7 +74,17 @@ type Options struct {
 	// cohorts taking turns with half-size uploads. The wait ends as soon
 	// as as many callers wait as the last upload and its queue had.
 	RejoinWindow time.Duration
+	// RejoinPerRow lengthens the window by this much per row that each
+	// answered caller brought (default 40µs, negative: never), up to
+	// maxRejoinWindow in all: a caller that brought 100 alerts must have
+	// its next request decoded and turned into rows (~20µs per alert)
+	// before it can join, one that brought one alert is back at once.
+	RejoinPerRow time.Duration
 }
+
+// maxRejoinWindow caps RejoinWindow plus RejoinPerRow's share: past it,
+// waiting for callers costs more latency than a second upload costs.
+const maxRejoinWindow = 10 * time.Millisecond
 
 func (o *Options) defaults() {
 	if o.MaxRows <= 0 {
@@ -97,6 +107,9 @@ func (o *Options) defaults() {
 	}
 	if o.RejoinWindow == 0 {
 		o.RejoinWindow = 2 * time.Millisecond
+	}
+	if o.RejoinPerRow == 0 {
+		o.RejoinPerRow = 40 * time.Microsecond
 	}
 }
 
@@ -320,7 +333,7 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 		}
 		// The callers the last upload answered are on their way back.
 		if len(p.inflight) == 0 && n < b.opts.PipelineMinRows && carry == nil && len(pending) < p.callers {
-			if wait := time.Until(p.doneAt.Add(b.opts.RejoinWindow)); wait > 0 {
+			if wait := time.Until(p.doneAt.Add(b.rejoinWindow(p.rowsPerCaller))); wait > 0 {
 				timer := time.NewTimer(wait)
 			rejoin:
 				for len(pending) < p.callers && carry == nil {
@@ -350,8 +363,21 @@ func (b *Batcher[R]) Run(ctx context.Context, drainCtx context.Context) {
 				return
 			}
 		}
-		p.start(ctx, drainCtx, pending, keys)
+		p.start(ctx, drainCtx, pending, n, keys)
 	}
+}
+
+// rejoinWindow is how long after an upload ended a small batch waits for
+// the callers it answered, who brought rowsPerCaller rows each.
+func (b *Batcher[R]) rejoinWindow(rowsPerCaller int) time.Duration {
+	w := b.opts.RejoinWindow
+	if w < 0 {
+		return 0
+	}
+	if b.opts.RejoinPerRow > 0 {
+		w += time.Duration(rowsPerCaller) * b.opts.RejoinPerRow
+	}
+	return max(min(w, maxRejoinWindow), b.opts.RejoinWindow)
 }
 
 // stop waits for the uploads in flight, then drains what is queued.
@@ -386,19 +412,22 @@ type pipeline[R any] struct {
 	done     chan *flight
 	keys     map[uint64]int // keys of the batches in flight, with counts
 	// When the last upload ended, and how many callers it answered plus
-	// how many waited then: the callers expected back (RejoinWindow).
-	doneAt  time.Time
-	callers int
+	// how many waited then: the callers expected back (RejoinWindow), and
+	// how many rows each of those it answered brought (RejoinPerRow).
+	doneAt        time.Time
+	callers       int
+	rowsPerCaller int
 }
 
 // flight is one batch being uploaded.
 type flight struct {
 	keys map[uint64]struct{}
 	reqs int // callers it answers
+	rows int
 }
 
-func (p *pipeline[R]) start(ctx, drainCtx context.Context, reqs []request[R], keys map[uint64]struct{}) {
-	f := &flight{keys: keys, reqs: len(reqs)}
+func (p *pipeline[R]) start(ctx, drainCtx context.Context, reqs []request[R], rows int, keys map[uint64]struct{}) {
+	f := &flight{keys: keys, reqs: len(reqs), rows: rows}
 	p.inflight = append(p.inflight, f)
 	for k := range keys {
 		p.keys[k]++
@@ -425,6 +454,7 @@ func (p *pipeline[R]) wait(ctx context.Context) bool {
 func (p *pipeline[R]) finish(f *flight, waiting int) {
 	p.doneAt = time.Now()
 	p.callers = f.reqs + waiting + len(p.b.in)
+	p.rowsPerCaller = f.rows / max(f.reqs, 1)
 	for i, g := range p.inflight {
 		if g == f {
 			p.inflight = append(p.inflight[:i], p.inflight[i+1:]...)

@@ -286,3 +286,30 @@ func TestSmallBatchesWaitForTheUploadInFlight(t *testing.T) {
 	close(release)
 	wg.Wait()
 }
+
+// The rejoin window grows with the rows each answered caller brought, up
+// to a cap, and never shrinks below RejoinWindow.
+func TestRejoinWindowGrowsWithRowsPerCaller(t *testing.T) {
+	b := New[int](nil, Options{}, nil, nil)
+	for _, c := range []struct {
+		rows int
+		want time.Duration
+	}{
+		{0, 2 * time.Millisecond},
+		{1, 2*time.Millisecond + 40*time.Microsecond},
+		{100, 6 * time.Millisecond},
+		{2000, maxRejoinWindow},
+	} {
+		if got := b.rejoinWindow(c.rows); got != c.want {
+			t.Errorf("%d rows per caller: window %v, want %v", c.rows, got, c.want)
+		}
+	}
+	off := New[int](nil, Options{RejoinPerRow: -1}, nil, nil)
+	if got := off.rejoinWindow(100); got != 2*time.Millisecond {
+		t.Errorf("RejoinPerRow off: window %v, want 2ms", got)
+	}
+	never := New[int](nil, Options{RejoinWindow: -1}, nil, nil)
+	if got := never.rejoinWindow(100); got != 0 {
+		t.Errorf("RejoinWindow off: window %v, want 0", got)
+	}
+}
