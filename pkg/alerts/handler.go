@@ -352,8 +352,9 @@ func (h *Handler) serve(c *gin.Context) int {
 	// together come back together). What is stored is marked, and only
 	// that, so a retry writes what failed.
 	var notes Notes
-	if l := h.notes.Load(); l != nil {
-		notes = l.Pending(all, receivedAt)
+	noteLog := h.notes.Load()
+	if noteLog != nil {
+		notes = noteLog.Pending(all, receivedAt)
 	}
 	if len(fresh) > 0 || len(notes.Rows) > 0 {
 		epoch := h.dedup.Epoch()
@@ -363,8 +364,8 @@ func (h *Handler) serve(c *gin.Context) int {
 		if stored.First {
 			h.dedup.AddSince(epoch, keys...)
 		}
-		if l := h.notes.Load(); l != nil && stored.Second {
-			l.Written(notes)
+		if noteLog != nil && stored.Second {
+			noteLog.Written(notes)
 		}
 		if err != nil {
 			log.Warn("Writing alerts failed", "alerts", len(fresh), "notifications", len(notes.Rows), "err", err)

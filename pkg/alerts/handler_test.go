@@ -615,3 +615,61 @@ func TestHandlerGrafanaTruncated(t *testing.T) {
 		t.Errorf("no Debug log for the truncation:\n%s", ts.logs)
 	}
 }
+
+// partSink stores each part of a write on its own; failFirst/failSecond
+// make that part fail once.
+type partSink struct {
+	mu                    sync.Mutex
+	alerts                []rows.AlertRow
+	notes                 []rows.NotificationRow
+	failFirst, failSecond bool
+}
+
+func (s *partSink) WritePair(_ context.Context, a []rows.AlertRow, n []rows.NotificationRow) (sink.Stored, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st sink.Stored
+	var err error
+	if s.failFirst && len(a) > 0 {
+		s.failFirst, err = false, errors.New("alerts table unavailable")
+	} else {
+		s.alerts, st.First = append(s.alerts, a...), true
+	}
+	if s.failSecond && len(n) > 0 {
+		s.failSecond, err = false, errors.New("notification log unavailable")
+	} else {
+		s.notes, st.Second = append(s.notes, n...), true
+	}
+	return st, err
+}
+
+// When one part of a request is stored and the other is not, the sender's
+// retry writes the missing part and not the stored one again: the
+// notification log appends, so a repeat would count a notification twice.
+func TestHandlerRetryWritesOnlyTheMissingPart(t *testing.T) {
+	body := readTestdata(t, "am025_firing.json")
+	for _, c := range []struct {
+		name                  string
+		failFirst, failSecond bool
+	}{{"alerts failed", true, false}, {"notifications failed", false, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &partSink{failFirst: c.failFirst, failSecond: c.failSecond}
+			ts := newTestServer(t, s, Options{})
+			ts.h.SetNotificationLog(NewNotificationLog(time.Minute))
+			if w := ts.post("/alerts", body); w.Code != 503 {
+				t.Fatalf("first try: %d, want 503", w.Code)
+			}
+			if w := ts.post("/alerts", body); w.Code != 200 {
+				t.Fatalf("retry: %d, want 200", w.Code)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.alerts) == 0 || len(s.notes) == 0 {
+				t.Fatalf("after the retry %d alert rows and %d notification rows, want both", len(s.alerts), len(s.notes))
+			}
+			if len(s.alerts) != len(s.notes) {
+				t.Errorf("%d alert rows, %d notification rows: a part was written twice", len(s.alerts), len(s.notes))
+			}
+		})
+	}
+}
