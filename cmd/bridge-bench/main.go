@@ -54,6 +54,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
@@ -553,28 +555,15 @@ func (b *bridge) uploadStats() string { return b.uploadStatsOf("bench_alerts_") 
 
 // uploadStatsOf is uploadStats for the table whose name starts with prefix.
 func (b *bridge) uploadStatsOf(prefix string) string {
-	resp, err := http.Get(b.base + "/metrics")
+	mfs, err := b.scrape()
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	vals := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, name := range []string{"prometheus_deephaven_bridge_batch_rows_sum", "prometheus_deephaven_bridge_batch_rows_count", "prometheus_deephaven_bridge_flush_duration_seconds_sum"} {
-			if strings.HasPrefix(line, name+"{") && strings.Contains(line, `table="`+prefix) {
-				f := strings.Fields(line)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				vals[name] = v
-			}
-		}
-	}
-	n := vals["prometheus_deephaven_bridge_batch_rows_count"] - b.last[1]
-	rowsSum := vals["prometheus_deephaven_bridge_batch_rows_sum"] - b.last[0]
-	dur := vals["prometheus_deephaven_bridge_flush_duration_seconds_sum"] - b.last[2]
-	b.last = [3]float64{vals["prometheus_deephaven_bridge_batch_rows_sum"], vals["prometheus_deephaven_bridge_batch_rows_count"], vals["prometheus_deephaven_bridge_flush_duration_seconds_sum"]}
+	rowsH := tableHistogram(mfs, "prometheus_deephaven_bridge_batch_rows", prefix)
+	durH := tableHistogram(mfs, "prometheus_deephaven_bridge_flush_duration_seconds", prefix)
+	now := [3]float64{rowsH.GetSampleSum(), float64(rowsH.GetSampleCount()), durH.GetSampleSum()}
+	rowsSum, n, dur := now[0]-b.last[0], now[1]-b.last[1], now[2]-b.last[2]
+	b.last = now
 	if n == 0 {
 		return "no uploads"
 	}
@@ -584,37 +573,42 @@ func (b *bridge) uploadStatsOf(prefix string) string {
 // uploadP99 estimates the 99th percentile of the alerts table's upload
 // durations since the bridge started, from its histogram's buckets.
 func (b *bridge) uploadP99() string {
-	resp, err := http.Get(b.base + "/metrics")
+	mfs, err := b.scrape()
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "prometheus_deephaven_bridge_flush_duration_seconds_bucket{") || !strings.Contains(line, `table="bench_alerts_`) {
-			continue
-		}
-		i := strings.Index(line, `,le="`) + len(`,le="`)
-		j := strings.Index(line[i:], `"`)
-		le, _ := strconv.ParseFloat(line[i:i+j], 64)
-		f := strings.Fields(line)
-		n, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		bs = append(bs, bucket{le, n})
-	}
-	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
-		return "n/a"
-	}
-	total := bs[len(bs)-1].n
-	for _, x := range bs {
-		if x.n >= 0.99*total {
-			return fmt.Sprintf("≤ %.0f ms", 1000*x.le)
+	h := tableHistogram(mfs, "prometheus_deephaven_bridge_flush_duration_seconds", "bench_alerts_")
+	total := float64(h.GetSampleCount())
+	for _, bk := range h.GetBucket() {
+		if total > 0 && float64(bk.GetCumulativeCount()) >= 0.99*total {
+			return fmt.Sprintf("≤ %.0f ms", 1000*bk.GetUpperBound())
 		}
 	}
 	return "n/a"
+}
+
+// scrape reads the bridge's /metrics.
+func (b *bridge) scrape() (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(b.base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// tableHistogram returns the histogram of the family name whose table
+// label starts with prefix (nil if none: its getters return zeros).
+func tableHistogram(mfs map[string]*dto.MetricFamily, name, prefix string) *dto.Histogram {
+	for _, m := range mfs[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "table" && strings.HasPrefix(l.GetValue(), prefix) {
+				return m.GetHistogram()
+			}
+		}
+	}
+	return nil
 }
 
 // procStatus reads a size field of the bridge's /proc/PID/status, such as
@@ -1027,17 +1021,12 @@ func (b *bridge) heapAfterGC() (int64, error) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	resp, err = http.Get(b.base + "/metrics")
+	mfs, err := b.scrape()
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
-		}
+	if ms := mfs["go_memstats_heap_inuse_bytes"].GetMetric(); len(ms) > 0 {
+		return int64(ms[0].GetGauge().GetValue()), nil
 	}
 	return 0, errors.New("no go_memstats_heap_inuse_bytes in /metrics")
 }
