@@ -89,12 +89,26 @@ inhibit_rules:
 	postAlertToAM(t, am.Addr(), "StoryDiskSlow", `,"severity":"warning"`, time.Time{})
 
 	waitAlertRow(t, b, dh, "StorySilencedLate")
-	silencedAt := time.Now().UTC()
 	silencedAfter := silence(t, am.Addr(), "StorySilencedLate")
-
-	var states []map[string]any
+	// The late silence shows at the first sync that began after it. A sync
+	// may be under way while the silence is made, so the second one to
+	// finish after it is the first that surely read it; its state row is
+	// in Deephaven before the sync counts as done. Causal, not timed: a
+	// slow Deephaven makes syncs longer, not this test flaky.
+	const syncs = "prometheus_deephaven_bridge_alertmanager_syncs_total"
+	before := promMetric(t, b.URL, syncs, "result", "ok")
 	eventually(t, time.Minute, func() string {
-		states = readTable(t, c, state)
+		if n := promMetric(t, b.URL, syncs, "result", "ok"); n < before+2 {
+			return fmt.Sprintf("%v syncs finished since the silence, want 2", n-before)
+		}
+		return ""
+	})
+	if late := rowsBy(readTable(t, c, state), "AlertName", "StorySilencedLate"); len(late) != 1 || late[0]["State"] != rows.StateSuppressed || late[0]["SilencedBy"] != silencedAfter {
+		t.Errorf("after the first sync that began after the silence, the state row is %v, want suppressed by %s", late, silencedAfter)
+	}
+
+	eventually(t, time.Minute, func() string {
+		states := readTable(t, c, state)
 		var why []string
 		for name, by := range map[string]string{"StorySilencedEarly": silencedBefore, "StorySilencedLate": silencedAfter} {
 			r := rowsBy(states, "AlertName", name)
@@ -111,15 +125,6 @@ inhibit_rules:
 		}
 		return strings.Join(why, "; ")
 	})
-	// The late silence showed at the first sync after it: the row that
-	// first says so was read within one interval (and a little for the
-	// read itself) of the silence.
-	late := rowsBy(states, "AlertName", "StorySilencedLate")[0]
-	synced := late["SyncedAt"].(time.Time)
-	t.Logf("silenced at %s, state read as suppressed at %s (sync interval %s)", silencedAt.Format(time.RFC3339Nano), synced.Format(time.RFC3339Nano), interval)
-	if d := synced.Sub(silencedAt); d > interval+time.Second {
-		t.Errorf("suppressed state read %s after the silence, sync interval %s", d, interval)
-	}
 
 	// Every alert has its rows: by webhook, or from the API when no
 	// webhook carried it (the silenced-early and the inhibited one).
