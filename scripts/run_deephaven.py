@@ -45,7 +45,13 @@ def main() -> int:
     else:
         jvm_args += ["-DAuthHandlers=io.deephaven.auth.AnonymousAuthenticationHandler"]
     if args.app_dir:
-        jvm_args += [f"-Ddeephaven.application.dir={os.path.abspath(args.app_dir)}"]
+        jvm_args += [
+            f"-Ddeephaven.application.dir={os.path.abspath(args.app_dir)}",
+            # app.d's <table>_history tables find new Parquet files on this
+            # period (Deephaven's default is 60 s): rows that left a live
+            # table are out of sight until their file is found.
+            "-DTableDataRefreshService.tableLocationsRefreshMillis=5000",
+        ]
     if args.data_dir:
         d = os.path.abspath(args.data_dir)
         for sub in ("cache", "config", "data"):

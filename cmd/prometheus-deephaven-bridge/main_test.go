@@ -19,16 +19,42 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, func() {
+		if binary.dir != "" {
+			os.RemoveAll(binary.dir)
+		}
+	})
+}
+
+// binary is the bridge built once for every test of the package: each
+// build links the whole binary again, which on a busy 2-core machine costs
+// seconds per test.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
 
 func build(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "prometheus-deephaven-bridge")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "bridge-bin-")
+		if err != nil {
+			binary.err = err
+			return
+		}
+		binary.dir = dir
+		binary.path = filepath.Join(dir, "prometheus-deephaven-bridge")
+		if out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
 	}
-	return bin
+	return binary.path
 }
 
 // journalLine turns the journal on in a config, in dir.

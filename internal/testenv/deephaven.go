@@ -216,10 +216,14 @@ func Deephaven(t testing.TB) string {
 }
 
 // Main runs the tests and then stops the shared Deephaven server, if one was
-// started. Call it from TestMain in every package that uses Deephaven.
-func Main(m *testing.M) {
+// started, then runs cleanup. Call it from TestMain in every package that
+// uses Deephaven.
+func Main(m *testing.M, cleanup ...func()) {
 	mainUsed.Store(true)
 	code := m.Run()
+	for _, f := range cleanup {
+		f()
+	}
 	if shared != nil {
 		shared.Stop()
 	}
