@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
 )
 
-// Prometheus is stopped for 30 seconds. The poller backs off and logs the
+// Prometheus is stopped for 15 seconds. The poller backs off and logs the
 // failure once, not once per try, and when Prometheus returns it backfills
 // the gap: afterwards the table has a sample at least every two intervals
 // across the outage, each equal to what Prometheus itself answers for that
@@ -49,7 +49,7 @@ scrape_configs:
 	})
 	prom.Stop()
 	stoppedAt := time.Now()
-	time.Sleep(30 * time.Second)
+	time.Sleep(15 * time.Second)
 	prom.Restart(t)
 	restartedAt := time.Now()
 
