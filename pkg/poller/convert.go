@@ -59,7 +59,11 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 	out := make([]rows.MetricRow, 0, len(vec)*len(outs))
 	histograms := 0
 	ingest = ingest.UTC()
-	var ls []rows.Label // one sample's labels, sorted; reused
+	var (
+		ls   []rows.Label // one sample's labels, sorted; reused
+		buf  []byte       // its label text, then each output's series key; reused
+		ends = make([]int, len(outs))
+	)
 	for _, s := range vec {
 		if s == nil {
 			continue
@@ -69,9 +73,19 @@ func vectorToRows(outs []Output, vec model.Vector, ingest time.Time) ([]rows.Met
 			continue
 		}
 		ls = sortedLabels(ls[:0], s.Metric)
-		labels := rows.LabelText(ls)
-		for _, o := range outs {
-			key := o.Key.KeyText(ls)
+		// The label text and the series keys share one string: one
+		// allocation per sample rather than one per text.
+		buf = rows.AppendLabelText(buf[:0], ls)
+		labelsEnd := len(buf)
+		for i, o := range outs {
+			buf = o.Key.AppendKeyText(buf, ls)
+			ends[i] = len(buf)
+		}
+		texts := string(buf)
+		labels, from := texts[:labelsEnd], labelsEnd
+		for i, o := range outs {
+			key := texts[from:ends[i]]
+			from = ends[i]
 			out = append(out, rows.MetricRow{
 				PrometheusDateTime:   s.Timestamp.Time().UTC(),
 				PrometheusQuery:      o.Name,

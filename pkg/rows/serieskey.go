@@ -56,7 +56,17 @@ func LabelText(ls []Label) string {
 // ls must be sorted by name, without repeated names.
 func (k KeySpec) KeyText(ls []Label) string {
 	var arr [1024]byte
-	return string(appendLabelText(arr[:0], ls, k.keeps))
+	return string(k.AppendKeyText(arr[:0], ls))
+}
+
+// AppendLabelText appends LabelText(ls) to b.
+func AppendLabelText(b []byte, ls []Label) []byte {
+	return appendLabelText(b, ls, func(Label) bool { return true })
+}
+
+// AppendKeyText appends KeyText(ls) to b.
+func (k KeySpec) AppendKeyText(b []byte, ls []Label) []byte {
+	return appendLabelText(b, ls, k.keeps)
 }
 
 // keeps reports whether l is part of the series key (see Key).
