@@ -351,14 +351,22 @@ func (h *Handler) serve(c *gin.Context) int {
 	// (in direct mode in the same batch, so that the requests answered
 	// together come back together). What is stored is marked, and only
 	// that, so a retry writes what failed.
+	ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
+	defer cancel()
 	var notes Notes
 	noteLog := h.notes.Load()
 	if noteLog != nil {
+		// Right after a start the log first learns what the last process
+		// wrote, so that a retry of a request it died answering is not
+		// logged twice.
+		if err := noteLog.Wait(ctx); err != nil {
+			c.Header("Retry-After", retryAfter)
+			return h.respondError(c, http.StatusServiceUnavailable, "reading back the notifications logged before the restart: not done yet, retry later")
+		}
 		notes = noteLog.Pending(all, receivedAt)
 	}
 	if len(fresh) > 0 || len(notes.Rows) > 0 {
 		epoch := h.dedup.Epoch()
-		ctx, cancel := context.WithTimeout(req.Context(), opts.RequestTimeout)
 		stored, err := h.sink.WritePair(ctx, fresh, notes.Rows)
 		cancel()
 		if stored.First {

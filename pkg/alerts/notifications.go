@@ -1,6 +1,8 @@
 package alerts
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +42,10 @@ type noteKey struct {
 // Its methods are safe for concurrent use.
 type NotificationLog struct {
 	window time.Duration
+	// recalled is closed once the log knows what was written before this
+	// process started (see AwaitRecall).
+	recalled  chan struct{}
+	closeOnce sync.Once
 
 	mu   sync.Mutex
 	seen map[noteKey]time.Time // when each was written
@@ -67,7 +73,67 @@ func NewNotificationLog(window time.Duration) *NotificationLog {
 	if window <= 0 {
 		window = DefaultNotificationWindow
 	}
-	return &NotificationLog{window: window, seen: map[noteKey]time.Time{}}
+	l := &NotificationLog{window: window, seen: map[noteKey]time.Time{}, recalled: make(chan struct{})}
+	l.closeOnce.Do(func() { close(l.recalled) }) // nothing to recall until AwaitRecall
+	return l
+}
+
+// Window is how long a notification counts as the same one.
+func (n *NotificationLog) Window() time.Duration { return n.window }
+
+// AwaitRecall makes Wait block until the first Recall. Call it before the
+// first request: a sender that retries a notification the last process
+// logged but died before answering must find it in the window.
+func (n *NotificationLog) AwaitRecall() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.recalled = make(chan struct{})
+	n.closeOnce = sync.Once{}
+}
+
+// Recall remembers notifications written before this process started (read
+// back from Deephaven or the journal) as written at their ReceivedAt; those
+// out of the window at now are left out. It then lets Wait return. It may be
+// called again; what the log already holds is kept.
+func (n *NotificationLog) Recall(rs []rows.NotificationRow, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var old []noteEntry
+	for i := range rs {
+		r := &rs[i]
+		if now.Sub(r.ReceivedAt) >= n.window {
+			continue
+		}
+		k := noteKey{r.Fingerprint, r.StartsAt.UnixNano(), r.Status, r.Receiver}
+		if at, ok := n.seen[k]; ok && !at.Before(r.ReceivedAt) {
+			continue
+		}
+		n.seen[k] = r.ReceivedAt
+		old = append(old, noteEntry{k, r.ReceivedAt})
+	}
+	if len(old) > 0 {
+		// order stays oldest first: merge the recalled entries in.
+		old = append(old, n.order[n.head:]...)
+		slices.SortStableFunc(old, func(a, b noteEntry) int { return a.at.Compare(b.at) })
+		n.order, n.head = old, 0
+		n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
+	}
+	ch := n.recalled
+	n.closeOnce.Do(func() { close(ch) })
+}
+
+// Wait returns once the log holds what was written before this process
+// started, or with ctx's error.
+func (n *NotificationLog) Wait(ctx context.Context) error {
+	n.mu.Lock()
+	ch := n.recalled
+	n.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Pending returns the notifications of rs (the rows of one request,

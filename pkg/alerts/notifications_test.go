@@ -110,3 +110,50 @@ func TestNotificationLogIsBounded(t *testing.T) {
 		t.Fatalf("oldest notification not forgotten: %d written, want %d (err %v)", written, before+1, err)
 	}
 }
+
+// A log that awaits its recall holds requests back until it knows what
+// the last process wrote: a retry of a notification written just before
+// a crash is not written again, one out of the window is, and so is a
+// different status of the same alert.
+func TestNotificationLogRecall(t *testing.T) {
+	l := NewNotificationLog(time.Minute)
+	l.AwaitRecall()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait before Recall: %v, want the context's deadline", err)
+	}
+
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	t0 := now.Add(-time.Hour)
+	note := func(fp, status string, at time.Time) rows.NotificationRow {
+		return rows.NotificationRow{Fingerprint: fp, StartsAt: t0, Status: status, Receiver: "team", ReceivedAt: at}
+	}
+	l.Recall([]rows.NotificationRow{
+		note("recent", "firing", now.Add(-10*time.Second)),
+		note("old", "firing", now.Add(-2*time.Minute)),
+	}, now)
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait after Recall: %v", err)
+	}
+	alert := func(fp, status string) rows.AlertRow {
+		return rows.AlertRow{Fingerprint: fp, StartsAt: t0, Status: status, Receiver: "team"}
+	}
+	got := l.Pending([]rows.AlertRow{alert("recent", "firing"), alert("old", "firing"), alert("recent", "resolved")}, now)
+	var pending []string
+	for _, r := range got.Rows {
+		pending = append(pending, r.Fingerprint+"/"+r.Status)
+	}
+	if want := []string{"old/firing", "recent/resolved"}; fmt.Sprint(pending) != fmt.Sprint(want) {
+		t.Errorf("pending after the recall = %v, want %v", pending, want)
+	}
+	// The recalled entry leaves with the window like any other.
+	if got := l.Pending([]rows.AlertRow{alert("recent", "firing")}, now.Add(55*time.Second)); len(got.Rows) != 1 {
+		t.Errorf("pending once the recalled notification left the window = %v, want it", got.Rows)
+	}
+	// A second recall keeps what the log holds and does not block.
+	l.Recall(nil, now)
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,65 @@ func TestEpisodesMatchAHandCount(t *testing.T) {
 		return ""
 	})
 	t.Logf("episodes: %v", byStart())
+}
+
+// A bridge that dies after logging a notification but before answering
+// gets the same notification again from the sender after its restart. The
+// restarted bridge recalls what the last one logged (from the journal, or
+// from Deephaven without one), so the notification log holds it once and
+// the episode counts it once.
+func TestNotificationRetriedAfterRestartIsLoggedOnce(t *testing.T) {
+	for _, journal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal=%v", journal), func(t *testing.T) {
+			dh := testenv.Deephaven(t)
+			sfx := fmt.Sprintf("%d_%d", time.Now().UnixNano()%1e9, seq.Add(1))
+			setup := bridgeSetup{
+				Deephaven: dh,
+				Tables:    [3]string{"alerts_" + sfx, "metrics_" + sfx, "joined_" + sfx},
+				Extra:     "alertmanager: {enabled: false}\nrules: {enabled: false}\n",
+			}
+			if journal {
+				setup.Extra += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(t.TempDir(), "journal"))
+			}
+			start := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+			labels := map[string]string{"alertname": "Retried", "job": "j", "instance": "i:1"}
+			send := func(b *bridge, fp string) {
+				t.Helper()
+				if code, resp := post(t, b.URL+"/alerts", notification("firing", fp, start, "0001-01-01T00:00:00Z", labels)); code != 200 {
+					t.Fatalf("post %s: %d %s", fp, code, resp)
+				}
+			}
+			b1 := startBridge(t, setup)
+			send(b1, "7e7e000000000001")
+			if err := b1.stop(); err != nil {
+				t.Fatal(err)
+			}
+			b2 := startBridge(t, setup)
+			send(b2, "7e7e000000000001") // the sender's retry
+			send(b2, "7e7e000000000002") // sent after it: once it is in, so is the retry's row if any
+			c := client(t, dh)
+			notes := setup.Tables[0] + "_notes"
+			var byFP map[any]int
+			eventually(t, time.Minute, func() string {
+				byFP = map[any]int{}
+				for _, r := range readTable(t, c, notes) {
+					byFP[r["Fingerprint"]]++
+				}
+				if byFP["7e7e000000000002"] != 1 {
+					return fmt.Sprintf("notification log: %v", byFP)
+				}
+				return ""
+			})
+			if n := byFP["7e7e000000000001"]; n != 1 {
+				t.Errorf("the retried notification is in the log %d times, want once", n)
+			}
+			eventually(t, time.Minute, func() string {
+				e := rowsBy(readTable(t, c, setup.Tables[0]+"_episodes"), "Fingerprint", "7e7e000000000001")
+				if len(e) != 1 || e[0]["Notifications"] != int64(1) {
+					return fmt.Sprintf("episode: %v, want one notification", e)
+				}
+				return ""
+			})
+		})
+	}
 }

@@ -160,7 +160,11 @@ type bridge struct {
 	journal *journal.Journal // nil when journal.dir is unset
 	ship    *shipper.Shipper // delivers journaled alerts; nil without a journal
 
-	hook    *alerts.Handler
+	hook *alerts.Handler
+	// noteLog is the webhook's notification log; at start it recalls what
+	// the last process logged (from the journal, and from Deephaven once
+	// the tables are ready).
+	noteLog *alerts.NotificationLog
 	poll    *poller.Poller
 	rules   *rules.Discovery
 	sources []source.Source // every source, in start order

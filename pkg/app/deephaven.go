@@ -305,6 +305,7 @@ func (b *bridge) onTablesReady(ctx context.Context, t *tables.Tables) error {
 		}
 		b.hook.ForgetWritten()
 	}
+	b.recallFromDeephaven(ctx, t)
 	// The poller learns what the metrics table holds at every preparation:
 	// at start it knows nothing, after a server restart it knows too much.
 	points, err := t.NewestMetricTimes(ctx)

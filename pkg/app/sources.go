@@ -55,7 +55,16 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 	// expression, found by rule discovery.
 	alertOpts.Resolver = b.rules
 	b.hook = alerts.NewHandler(requestRows, alertOpts, b.logger.With("component", "webhook"), b.reg)
-	b.hook.SetNotificationLog(alerts.NewNotificationLog(time.Duration(cfg.Alerts.NotificationWindow)))
+	b.noteLog = alerts.NewNotificationLog(time.Duration(cfg.Alerts.NotificationWindow))
+	if err := b.recallFromJournal(cfg); err != nil {
+		return err
+	}
+	if b.ship == nil && b.dh != nil {
+		// Without a journal only Deephaven knows: requests wait for the
+		// tables (they could not be written before anyway).
+		b.noteLog.AwaitRecall()
+	}
+	b.hook.SetNotificationLog(b.noteLog)
 
 	// Alertmanager's own view: silenced and inhibited alerts, and alerts
 	// missed while the bridge was down.
@@ -88,6 +97,34 @@ func (b *bridge) buildSources(cfg *config.Config) error {
 		b.sources = append(b.sources, afterReady(b.keep, b.out.readyCh))
 	}
 	return nil
+}
+
+// recallFromJournal gives the notification log what the journal holds of
+// the last window, before the first request.
+func (b *bridge) recallFromJournal(cfg *config.Config) error {
+	if b.ship == nil {
+		return nil
+	}
+	now := time.Now()
+	rs, err := b.ship.RecentNotes(now.Add(-time.Duration(cfg.Alerts.NotificationWindow)))
+	if err != nil {
+		return fmt.Errorf("recall the notifications journaled before the start: %w", err)
+	}
+	b.noteLog.Recall(rs, now)
+	return nil
+}
+
+// recallFromDeephaven gives the notification log what Deephaven holds of
+// the last window: the rows of the last process (without a journal, the
+// only record of them) or written past a full journal. A failure is
+// logged; the log then goes on without them rather than refuse requests.
+func (b *bridge) recallFromDeephaven(ctx context.Context, t *tables.Tables) {
+	now := time.Now()
+	rs, err := t.RecentNotifications(ctx, now.Add(-b.noteLog.Window()))
+	if err != nil {
+		b.logger.Warn("Cannot read back the notifications logged in the last window; a sender's retry of one may be logged twice", "err", err)
+	}
+	b.noteLog.Recall(rs, now)
 }
 
 // apiRows maps alerts read from Alertmanager's API as the webhook maps a

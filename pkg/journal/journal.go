@@ -725,6 +725,20 @@ func (j *Journal) Delivered() uint64 {
 	return j.delivered
 }
 
+// SeqSince returns a seq to Replay from to see every record appended at or
+// after t: the first of the oldest segment with such a record, or one past
+// the last record when there is none. Older records may come too.
+func (j *Journal) SeqSince(t time.Time) uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.segs {
+		if s.count > 0 && s.lastTime >= t.UnixNano() {
+			return s.first
+		}
+	}
+	return j.lastSeq + 1
+}
+
 // Stats returns the journal's current size and sequence numbers.
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()

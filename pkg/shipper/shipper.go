@@ -221,6 +221,26 @@ func (s *Shipper) appended(ctx context.Context, err error, n int, direct func(co
 	}
 }
 
+// RecentNotes returns the notification rows journaled at or after since,
+// delivered or not: what a restarted bridge's notification log recalls.
+func (s *Shipper) RecentNotes(since time.Time) ([]rows.NotificationRow, error) {
+	var out []rows.NotificationRow
+	err := s.j.Replay(s.j.SeqSince(since), func(seq uint64, appended time.Time, data []byte) error {
+		if appended.Before(since) {
+			return nil
+		}
+		var r record
+		if err := json.Unmarshal(data, &r); err == nil && r.Notification != nil {
+			out = append(out, *r.Notification)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shipper: read recent notifications: %w", err)
+	}
+	return out, nil
+}
+
 // Wake asks Run to deliver now (e.g. after a new Deephaven session).
 func (s *Shipper) Wake() { s.poke() }
 

@@ -445,3 +445,47 @@ func TestFlushWithEndedContextReturns(t *testing.T) {
 		t.Errorf("pending = %d, want 20", s.Pending())
 	}
 }
+
+// RecentNotes finds the notifications journaled since a time, delivered or
+// not, across a reopen, and nothing older or of another kind.
+func TestRecentNotesAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{SegmentBytes: 512}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(j, nil, nil, Options{}, nil, nil)
+	ctx := context.Background()
+	note := func(fp string) rows.NotificationRow {
+		return rows.NotificationRow{Fingerprint: fp, Status: "firing", Receiver: "team", ReceivedAt: time.Now().UTC()}
+	}
+	if err := s.Notes().Write(ctx, []rows.NotificationRow{note("old1"), note("old2")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now()
+	if err := s.Write(ctx, []rows.AlertRow{row(1), row(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notes().Write(ctx, []rows.NotificationRow{note("new1"), note("new2"), note("new3")}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	j, err = journal.Open(dir, journal.Options{SegmentBytes: 512}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	got, err := New(j, nil, nil, Options{}, nil, nil).RecentNotes(since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fps []string
+	for _, r := range got {
+		fps = append(fps, r.Fingerprint)
+	}
+	if fmt.Sprint(fps) != "[new1 new2 new3]" {
+		t.Errorf("RecentNotes = %v, want [new1 new2 new3]", fps)
+	}
+}

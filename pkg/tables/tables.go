@@ -319,6 +319,53 @@ func (t *Tables) NewestMetricTimes(ctx context.Context) (map[string]time.Time, e
 	return out, nil
 }
 
+// RecentNotifications reads the notification log's rows received at or
+// after since, whoever wrote them, with the columns that identify a
+// notification (Fingerprint, StartsAt, Status, Receiver, ReceivedAt).
+func (t *Tables) RecentNotifications(ctx context.Context, since time.Time) ([]rows.NotificationRow, error) {
+	name := t.names.Notifications
+	recent, err := t.client.NamedTable(name).Where(ctx, fmt.Sprintf("ReceivedAt >= '%s'", since.UTC().Format(time.RFC3339Nano)))
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", name, err)
+	}
+	defer recent.Release(ctx)
+	cols := []string{"Fingerprint", "StartsAt", "Status", "Receiver", "ReceivedAt"}
+	view, err := recent.View(ctx, cols...)
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", name, err)
+	}
+	defer view.Release(ctx)
+	tab, err := t.client.Snapshot(ctx, view)
+	if err != nil {
+		return nil, fmt.Errorf("tables: read %s: %w", name, err)
+	}
+	defer tab.Release()
+	var out []rows.NotificationRow
+	tr := array.NewTableReader(tab, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		fp, ok1 := rec.Column(0).(*array.String)
+		starts, ok2 := rec.Column(1).(*array.Timestamp)
+		status, ok3 := rec.Column(2).(*array.String)
+		receiver, ok4 := rec.Column(3).(*array.String)
+		at, ok5 := rec.Column(4).(*array.Timestamp)
+		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+			return nil, fmt.Errorf("tables: %s has unexpected column types", name)
+		}
+		for i := 0; i < fp.Len(); i++ {
+			if fp.IsNull(i) || starts.IsNull(i) || at.IsNull(i) {
+				continue
+			}
+			out = append(out, rows.NotificationRow{
+				Fingerprint: fp.Value(i), StartsAt: time.Unix(0, int64(starts.Value(i))).UTC(),
+				Status: status.Value(i), Receiver: receiver.Value(i), ReceivedAt: time.Unix(0, int64(at.Value(i))).UTC(),
+			})
+		}
+	}
+	return out, nil
+}
+
 // ErrNotReady is returned by writes before a successful Ensure.
 var ErrNotReady = errors.New("tables: Deephaven tables are not ready")
 
