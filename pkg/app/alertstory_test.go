@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/journal"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
 )
 
@@ -269,5 +270,74 @@ func TestNotificationRetriedAfterRestartIsLoggedOnce(t *testing.T) {
 				return ""
 			})
 		})
+	}
+}
+
+// A bridge killed after its journal's shipper delivered notifications but
+// before it moved the delivery watermark sends them again after the
+// restart (here the watermark is moved back by hand). The notification log
+// appends, so the shipper first asks Deephaven what it holds and skips
+// that: every notification is logged once.
+func TestJournalRedeliveryLogsNotificationsOnce(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	sfx := fmt.Sprintf("%d_%d", time.Now().UnixNano()%1e9, seq.Add(1))
+	journalDir := filepath.Join(t.TempDir(), "journal")
+	setup := bridgeSetup{
+		Deephaven: dh,
+		Tables:    [3]string{"alerts_" + sfx, "metrics_" + sfx, "joined_" + sfx},
+		Extra:     fmt.Sprintf("alertmanager: {enabled: false}\nrules: {enabled: false}\njournal: {dir: %q}\n", journalDir),
+	}
+	start := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	send := func(b *bridge, fp string) {
+		t.Helper()
+		body := notification("firing", fp, start, "0001-01-01T00:00:00Z", map[string]string{"alertname": "Redelivered", "job": "j", "instance": "i:1"})
+		if code, resp := post(t, b.URL+"/alerts", body); code != 200 {
+			t.Fatalf("post %s: %d %s", fp, code, resp)
+		}
+	}
+	delivered := func(b *bridge) {
+		t.Helper()
+		eventually(t, time.Minute, func() string {
+			if v := metricValue(t, b.URL, "prometheus_deephaven_bridge_journal_undelivered_records"); v != "0" {
+				return "journal undelivered: " + v
+			}
+			return ""
+		})
+	}
+	b1 := startBridge(t, setup)
+	send(b1, "7e7e000000000011")
+	send(b1, "7e7e000000000012")
+	delivered(b1)
+	if err := b1.stop(); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(journalDir, journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to, err := j.Rewind(); err != nil || to != 0 {
+		t.Fatalf("rewind the watermark: %d, %v", to, err)
+	}
+	j.Close()
+
+	b2 := startBridge(t, setup)
+	send(b2, "7e7e000000000013")
+	delivered(b2)
+	c := client(t, dh)
+	var byFP map[any]int
+	eventually(t, time.Minute, func() string {
+		byFP = map[any]int{}
+		for _, r := range readTable(t, c, setup.Tables[0]+"_notes") {
+			byFP[r["Fingerprint"]]++
+		}
+		if byFP["7e7e000000000013"] != 1 {
+			return fmt.Sprintf("notification log: %v", byFP)
+		}
+		return ""
+	})
+	for _, fp := range []string{"7e7e000000000011", "7e7e000000000012"} {
+		if byFP[fp] != 1 {
+			t.Errorf("notification %s is in the log %d times after the redelivery, want once", fp, byFP[fp])
+		}
 	}
 }

@@ -266,6 +266,7 @@ func (b *bridge) buildDirect(cfg *config.Config) error {
 	if b.journal != nil {
 		b.ship = shipper.New(b.journal, b.deliverJournaled, b.dh.alerts.Write, shipper.Options{MaxRows: cfg.Deephaven.BatchMaxRows, InFlight: cfg.Deephaven.UploadsInFlight}, b.logger.With("component", "shipper"), b.reg)
 		b.ship.SetNotifications(b.deliverJournaledNotes, b.dh.notes.Write)
+		b.ship.SetNotesHeld(b.dh.notesHeld)
 		st := b.journal.Stats()
 		b.logger.Info("Alert journal open", "dir", cfg.Journal.Dir, "records", st.LastSeq-st.FirstSeq+min(st.FirstSeq, 1), "undelivered", b.ship.Pending())
 	}

@@ -216,6 +216,16 @@ func (d *deephavenSink) uploadNotes(ctx context.Context, rs []rows.NotificationR
 // current returns the tables once they were prepared, else nil.
 func (d *deephavenSink) current() *tables.Tables { return d.tables.Load() }
 
+// notesHeld reads the notification rows Deephaven holds that were received
+// since a time (the journal's shipper asks, see shipper.SetNotesHeld).
+func (d *deephavenSink) notesHeld(ctx context.Context, since time.Time) ([]rows.NotificationRow, error) {
+	t := d.current()
+	if t == nil || !t.Ready() {
+		return nil, tables.ErrNotReady
+	}
+	return t.RecentNotifications(ctx, since)
+}
+
 // batchers lists the sink's batchers with their names, for the lifecycle.
 func (d *deephavenSink) batchers() []namedRun {
 	return []namedRun{

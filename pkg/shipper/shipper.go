@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -115,9 +116,41 @@ type Shipper struct {
 	// an older epoch does not move the watermark.
 	mu    sync.Mutex
 	epoch uint64
+	// landed holds the notifications known to be in Deephaven whose
+	// records the watermark does not cover yet, each with the seq up to
+	// which it may be redelivered: a failed batch holds the watermark back
+	// over later batches that were delivered, and a process killed between
+	// a delivery and its mark leaves the watermark behind. Redeliveries
+	// skip them, since the notification log appends (a key-backed table
+	// absorbs an alert row sent twice; the log would hold it twice).
+	landed map[noteID]uint64
+	// notesHeld reads the notification rows Deephaven holds received
+	// since a time (SetNotesHeld); checked is set once the first delivery
+	// of this process asked it about the undelivered records.
+	notesHeld NotesHeld
+	checked   bool
 
 	delivered, failures, reloads prometheus.Counter
 }
+
+// NotesHeld returns the notification rows Deephaven holds that were
+// received at or after since.
+type NotesHeld func(ctx context.Context, since time.Time) ([]rows.NotificationRow, error)
+
+// noteID identifies a notification row: a request logs an alert's
+// notification once, at its own ReceivedAt.
+type noteID struct {
+	fingerprint, status, receiver string
+	startsAt, receivedAt          int64
+}
+
+func idOf(r *rows.NotificationRow) noteID {
+	return noteID{r.Fingerprint, r.Status, r.Receiver, r.StartsAt.UnixNano(), r.ReceivedAt.UnixNano()}
+}
+
+// receiveSlack bounds how long before its journal record a notification
+// may have been received (its request's time in the bridge).
+const receiveSlack = 10 * time.Minute
 
 // New returns a Shipper over an open journal. direct is tried when the
 // journal is full, so that a reachable Deephaven still takes alerts.
@@ -139,7 +172,7 @@ func New(j *journal.Journal, deliver, direct Deliver, opts Options, logger *slog
 	}
 	s := &Shipper{
 		j: j, deliver: deliver, direct: direct, opts: opts, logger: logger,
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), landed: map[noteID]uint64{},
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "prometheus_deephaven_bridge_journal_rows_delivered_total",
 			Help: "Journaled alert rows delivered to Deephaven (history reloads included).",
@@ -181,6 +214,12 @@ func (s *Shipper) Write(ctx context.Context, rs []rows.AlertRow) error {
 func (s *Shipper) SetNotifications(deliver, direct DeliverNotes) {
 	s.deliverNotes, s.directNotes = deliver, direct
 }
+
+// SetNotesHeld makes the first delivery after a start ask Deephaven which
+// of the undelivered notifications it already holds, and skip those: the
+// last process may have delivered them and died before marking them. Until
+// the question is answered nothing is delivered. Call it before Run.
+func (s *Shipper) SetNotesHeld(f NotesHeld) { s.notesHeld = f }
 
 // Notes is the notification log's sink.Writer when the journal is on:
 // Write returns once the rows are fsynced in the journal, like alert rows.
@@ -260,6 +299,7 @@ func (s *Shipper) poke() {
 func (s *Shipper) ResendHistory() error {
 	s.mu.Lock()
 	s.epoch++
+	clear(s.landed) // Deephaven lost them
 	st := s.j.Stats()
 	to, err := s.j.Rewind()
 	s.mu.Unlock()
@@ -390,6 +430,9 @@ type shipment struct {
 // failed; then it waits for those under way and marks the delivered prefix.
 // It reports whether there was anything to send.
 func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
+	if err := s.checkLanded(ctx); err != nil {
+		return false, err
+	}
 	s.mu.Lock()
 	epoch := s.epoch
 	from := s.j.Delivered() + 1
@@ -451,7 +494,7 @@ func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
 		if batch.len() == 0 {
 			sh.done <- nil // nothing decodable in it: only the watermark moves
 		} else {
-			go func() { sh.done <- s.deliverBatch(ctx, batch) }()
+			go func() { sh.done <- s.deliverBatch(ctx, batch, epoch, last) }()
 		}
 		settle(false)
 	}
@@ -475,18 +518,65 @@ func (s *Shipper) mark(epoch, last uint64) error {
 	if err := s.j.MarkDelivered(last); err != nil {
 		return fmt.Errorf("shipper: mark delivered: %w", err)
 	}
+	for id, upTo := range s.landed {
+		if upTo <= last {
+			delete(s.landed, id)
+		}
+	}
+	return nil
+}
+
+// checkLanded asks Deephaven, once per process and before the first
+// delivery, which undelivered notifications it holds (see SetNotesHeld).
+func (s *Shipper) checkLanded(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.checked || s.notesHeld == nil
+	epoch := s.epoch
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	upTo := s.j.Stats().LastSeq
+	oldest, pending, err := s.OldestPending()
+	if err != nil {
+		return err
+	}
+	var held []rows.NotificationRow
+	if pending {
+		if held, err = s.notesHeld(ctx, oldest.Add(-receiveSlack)); err != nil {
+			return fmt.Errorf("shipper: read which undelivered notifications Deephaven holds: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == epoch { // else Deephaven lost them since
+		for i := range held {
+			s.landed[idOf(&held[i])] = upTo
+		}
+	}
+	s.checked = true
 	return nil
 }
 
 // deliverBatch delivers the alert rows and the notifications of a batch.
-func (s *Shipper) deliverBatch(ctx context.Context, b batch) error {
+func (s *Shipper) deliverBatch(ctx context.Context, b batch, epoch, last uint64) error {
 	if len(b.alerts) > 0 {
 		if err := s.deliver(ctx, b.alerts); err != nil {
 			return err
 		}
 	}
-	if len(b.notes) > 0 && s.deliverNotes != nil {
-		return s.deliverNotes(ctx, b.notes)
+	if len(b.notes) == 0 || s.deliverNotes == nil {
+		return nil
+	}
+	if err := s.deliverNotes(ctx, b.notes); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == epoch {
+		for i := range b.notes {
+			s.landed[idOf(&b.notes[i])] = last
+		}
 	}
 	return nil
 }
@@ -496,6 +586,12 @@ func (s *Shipper) deliverBatch(ctx context.Context, b batch) error {
 func (s *Shipper) read(from uint64) (batch, uint64, error) {
 	var b batch
 	var last uint64
+	var landed map[noteID]uint64
+	s.mu.Lock()
+	if len(s.landed) > 0 {
+		landed = maps.Clone(s.landed)
+	}
+	s.mu.Unlock()
 	err := s.j.Replay(from, func(seq uint64, _ time.Time, data []byte) error {
 		var r record
 		if err := json.Unmarshal(data, &r); err != nil {
@@ -503,7 +599,9 @@ func (s *Shipper) read(from uint64) (batch, uint64, error) {
 			// written by another version; skip it rather than block.
 			s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)
 		} else if r.Notification != nil {
-			b.notes = append(b.notes, *r.Notification)
+			if _, ok := landed[idOf(r.Notification)]; !ok {
+				b.notes = append(b.notes, *r.Notification)
+			}
 		} else {
 			b.alerts = append(b.alerts, r.AlertRow)
 		}

@@ -2,8 +2,10 @@ package shipper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -487,5 +489,144 @@ func TestRecentNotesAfterReopen(t *testing.T) {
 	}
 	if fmt.Sprint(fps) != "[new1 new2 new3]" {
 		t.Errorf("RecentNotes = %v, want [new1 new2 new3]", fps)
+	}
+}
+
+// noteLog is a fake notification log: it appends, so a row delivered twice
+// is there twice.
+type noteLog struct {
+	mu   sync.Mutex
+	rows map[string]int
+}
+
+func (l *noteLog) add(_ context.Context, rs []rows.NotificationRow) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range rs {
+		l.rows[r.Fingerprint]++
+	}
+	return nil
+}
+
+func (l *noteLog) counts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.rows)
+}
+
+func journalNotes(t *testing.T, s *Shipper, fps ...string) {
+	t.Helper()
+	for _, fp := range fps {
+		r := rows.NotificationRow{Fingerprint: fp, Status: "firing", Receiver: "team", ReceivedAt: time.Now().UTC()}
+		if err := s.Notes().Write(context.Background(), []rows.NotificationRow{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A failed batch holds the watermark back over a later batch that was
+// delivered; the next round sends both again, and the notifications of
+// the delivered one are not logged twice.
+func TestRedeliveryAfterAFailedBatchSkipsDeliveredNotes(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	log := &noteLog{rows: map[string]int{}}
+	// The first batch fails only once the second was delivered.
+	secondIn := make(chan struct{})
+	var secondOnce sync.Once
+	failed := false
+	deliver := func(ctx context.Context, rs []rows.NotificationRow) error {
+		if rs[0].Fingerprint == "n1" && !failed {
+			failed = true
+			select {
+			case <-secondIn:
+			case <-time.After(10 * time.Second):
+				t.Error("the second batch was not delivered while the first was on its way")
+			}
+			return errors.New("deephaven unavailable")
+		}
+		err := log.add(ctx, rs)
+		if rs[0].Fingerprint == "n3" {
+			secondOnce.Do(func() { close(secondIn) })
+		}
+		return err
+	}
+	s := New(j, nil, nil, Options{MaxRows: 2, InFlight: 2, MinBackoff: time.Millisecond}, nil, nil)
+	s.SetNotifications(deliver, deliver)
+	journalNotes(t, s, "n1", "n2", "n3", "n4")
+	if err := s.deliverAll(context.Background()); err == nil {
+		t.Fatal("the first round did not fail")
+	}
+	if err := s.deliverAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"n1": 1, "n2": 1, "n3": 1, "n4": 1}
+	if got := log.counts(); !maps.Equal(got, want) {
+		t.Errorf("notification log = %v, want each once", got)
+	}
+	if j.Delivered() != 4 {
+		t.Errorf("watermark = %d, want 4", j.Delivered())
+	}
+}
+
+// A process killed between delivering notifications and moving the
+// watermark leaves them undelivered in the journal. The next process asks
+// Deephaven before its first delivery, skips what it holds, and delivers
+// nothing until it has an answer.
+func TestRestartSkipsNotesDeephavenHolds(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalNotes(t, New(j, nil, nil, Options{}, nil, nil), "n1", "n2", "n3")
+	held := []rows.NotificationRow{}
+	j.Replay(1, func(_ uint64, _ time.Time, data []byte) error {
+		var r record
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Notification.Fingerprint != "n3" {
+			held = append(held, *r.Notification) // delivered, not marked
+		}
+		return nil
+	})
+	j.Close()
+
+	j, err = journal.Open(dir, journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	log := &noteLog{rows: map[string]int{"n1": 1, "n2": 1}}
+	s := New(j, nil, nil, Options{MinBackoff: time.Millisecond}, nil, nil)
+	s.SetNotifications(log.add, log.add)
+	asked := 0
+	s.SetNotesHeld(func(_ context.Context, since time.Time) ([]rows.NotificationRow, error) {
+		if asked++; asked == 1 {
+			return nil, errors.New("tables not ready")
+		}
+		for _, r := range held {
+			if r.ReceivedAt.Before(since) {
+				t.Errorf("asked from %v, after the row received at %v", since, r.ReceivedAt)
+			}
+		}
+		return held, nil
+	})
+	if err := s.deliverAll(context.Background()); err == nil || j.Delivered() != 0 || log.counts()["n3"] != 0 {
+		t.Fatalf("first round without an answer: %v, watermark %d, log %v; want an error and nothing delivered", err, j.Delivered(), log.counts())
+	}
+	if err := s.deliverAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"n1": 1, "n2": 1, "n3": 1}
+	if got := log.counts(); !maps.Equal(got, want) {
+		t.Errorf("notification log = %v, want each once", got)
+	}
+	if j.Delivered() != 3 {
+		t.Errorf("watermark = %d, want 3", j.Delivered())
 	}
 }
