@@ -30,8 +30,9 @@ import (
 // during shutdown, or anywhere), while senders keep posting 10-alert
 // notifications and retry each until it gets a 2xx, as Alertmanager does.
 // After every round it checks that every acknowledged alert is in Deephaven
-// exactly once per key, that no row was never sent, and that the journal
-// opens clean, and prints the round's counts.
+// exactly once per key, in prometheus_alerts and in the notification log,
+// that no row was never sent, and that the journal opens clean, and prints
+// the round's counts.
 //
 //	CRASHLOOP_ROUNDS  rounds (default 5; the benchmark runs 20 or more)
 //	CRASHLOOP_SEED    the seed, printed by every run, to replay one
@@ -87,10 +88,14 @@ journal: {dir: %q, segment_bytes: 262144}
 		load.pause()
 		c := checkAlerts(t, dh.Addr(), load)
 		c.journal = journalGauges(addr)
-		t.Logf("round %2d %-9s %-44s acknowledged %7d  stored %7d  missing %d  duplicates %d  never sent %d  journal %s  %.0fs",
-			round, kind, what, c.acked, c.stored, c.missing, c.dups, c.unknown, c.journal, time.Since(start).Seconds())
+		t.Logf("round %2d %-9s %-44s acknowledged %7d  stored %7d  missing %d  duplicates %d  never sent %d  notifications %7d (missing %d, duplicates %d, never sent %d)  journal %s  %.0fs",
+			round, kind, what, c.acked, c.stored, c.missing, c.dups, c.unknown, c.notes, c.notesMissing, c.notesDups, c.notesUnknown, c.journal, time.Since(start).Seconds())
 		if c.missing > 0 || c.dups > 0 || c.unknown > 0 {
 			t.Errorf("round %d (%s): %d acknowledged alerts missing, %d duplicate rows, %d rows never sent (seed %d)", round, kind, c.missing, c.dups, c.unknown, seed)
+			failed = true
+		}
+		if c.notesMissing > 0 || c.notesDups > 0 || c.notesUnknown > 0 {
+			t.Errorf("round %d (%s): notification log: %d acknowledged notifications missing, %d logged twice, %d never sent (seed %d)", round, kind, c.notesMissing, c.notesDups, c.notesUnknown, seed)
 			failed = true
 		}
 		load.resume()
@@ -369,22 +374,30 @@ func journalGauges(addr string) string {
 
 type roundCounts struct {
 	acked, stored, missing, dups, unknown int
-	journal                               string
+	// The same for the notification log: each alert is in one
+	// notification, so each acknowledged one is logged exactly once.
+	notes, notesMissing, notesDups, notesUnknown int
+	journal                                      string
 }
 
 // checkAlerts waits (up to 3 minutes) until every acknowledged alert is in
-// prometheus_alerts and counts what is there.
+// prometheus_alerts and in prometheus_alert_notifications, and counts what
+// is there.
 func checkAlerts(t *testing.T, dh string, l *notifications) roundCounts {
 	t.Helper()
 	var c roundCounts
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
 		stored := alertKeys(t, dh, "prometheus_alerts")
-		c = roundCounts{stored: len(stored)}
+		notes := alertKeys(t, dh, "prometheus_alert_notifications")
+		c = roundCounts{stored: len(stored), notes: len(notes)}
 		l.mu.Lock()
 		c.acked = len(l.acked)
 		for k := range l.acked {
 			if stored[k] == 0 {
 				c.missing++
+			}
+			if notes[k] == 0 {
+				c.notesMissing++
 			}
 		}
 		for k, n := range stored {
@@ -393,8 +406,14 @@ func checkAlerts(t *testing.T, dh string, l *notifications) roundCounts {
 				c.unknown++
 			}
 		}
+		for k, n := range notes {
+			c.notesDups += n - 1
+			if !l.sent[k] {
+				c.notesUnknown++
+			}
+		}
 		l.mu.Unlock()
-		if c.missing == 0 || time.Now().After(deadline) {
+		if (c.missing == 0 && c.notesMissing == 0) || time.Now().After(deadline) {
 			break
 		}
 	}

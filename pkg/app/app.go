@@ -283,7 +283,7 @@ func (b *bridge) addDirect(l *lifecycle) {
 	}
 	if b.ship != nil {
 		l.add("journal shipper", func(ctx context.Context) error {
-			b.ship.Run(ctx)
+			b.ship.Run(ctx, l.drain())
 			// Journaled rows are safe on disk either way; one bounded
 			// attempt saves the next start some work.
 			if err := b.ship.Flush(l.drain()); err != nil {

@@ -125,8 +125,9 @@ type Shipper struct {
 	// absorbs an alert row sent twice; the log would hold it twice).
 	landed map[noteID]uint64
 	// notesHeld reads the notification rows Deephaven holds received
-	// since a time (SetNotesHeld); checked is set once the first delivery
-	// of this process asked it about the undelivered records.
+	// since a time (SetNotesHeld); checked is set once a delivery round
+	// asked it about the undelivered records: the first of the process,
+	// and the first after each resend.
 	notesHeld NotesHeld
 	checked   bool
 
@@ -299,7 +300,12 @@ func (s *Shipper) poke() {
 func (s *Shipper) ResendHistory() error {
 	s.mu.Lock()
 	s.epoch++
-	clear(s.landed) // Deephaven lost them
+	// Deephaven lost what landed. Deliveries under way may still land in
+	// the new server (they were waiting for it) or may have landed in the
+	// lost one: the next round, which starts once they all ended, asks
+	// Deephaven again.
+	clear(s.landed)
+	s.checked = false
 	st := s.j.Stats()
 	to, err := s.j.Rewind()
 	s.mu.Unlock()
@@ -341,8 +347,10 @@ func (s *Shipper) OldestPending() (time.Time, bool, error) {
 
 var errStopReplay = errors.New("stop")
 
-// Run delivers journaled rows until ctx ends.
-func (s *Shipper) Run(ctx context.Context) {
+// Run delivers journaled rows until ctx ends. Deliveries under way then
+// finish (bounded by drain) and move the watermark: one cut short could
+// still land, and Flush would send its notifications again.
+func (s *Shipper) Run(ctx, drain context.Context) {
 	var backoff time.Duration
 	var lastErr string
 	s.poke() // rows left from before a restart go first
@@ -364,7 +372,7 @@ func (s *Shipper) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		err := s.deliverAll(ctx)
+		err := s.deliverAll(ctx, drain)
 		if err == nil {
 			if lastErr != "" {
 				s.logger.Info("Delivering journaled alerts works again")
@@ -390,16 +398,17 @@ func (s *Shipper) Flush(ctx context.Context) error {
 	if s.Pending() == 0 {
 		return nil
 	}
-	return s.deliverAll(ctx)
+	return s.deliverAll(ctx, ctx)
 }
 
 // deliverAll sends batches from the watermark on, up to Options.InFlight
-// at once, until nothing is pending or a delivery failed. The watermark
-// moves over the batches delivered so far in journal order, unless a
-// resend began meanwhile.
-func (s *Shipper) deliverAll(ctx context.Context) error {
+// at once, until nothing is pending, a delivery failed or ctx ended; the
+// deliveries themselves run under work. The watermark moves over the
+// batches delivered so far in journal order, unless a resend began
+// meanwhile.
+func (s *Shipper) deliverAll(ctx, work context.Context) error {
 	for {
-		moved, err := s.deliverRound(ctx)
+		moved, err := s.deliverRound(ctx, work)
 		if err != nil {
 			return err
 		}
@@ -429,7 +438,7 @@ type shipment struct {
 // Options.InFlight at once, until the journal has no more or a delivery
 // failed; then it waits for those under way and marks the delivered prefix.
 // It reports whether there was anything to send.
-func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
+func (s *Shipper) deliverRound(ctx, work context.Context) (bool, error) {
 	if err := s.checkLanded(ctx); err != nil {
 		return false, err
 	}
@@ -494,7 +503,7 @@ func (s *Shipper) deliverRound(ctx context.Context) (bool, error) {
 		if batch.len() == 0 {
 			sh.done <- nil // nothing decodable in it: only the watermark moves
 		} else {
-			go func() { sh.done <- s.deliverBatch(ctx, batch, epoch, last) }()
+			go func() { sh.done <- s.deliverBatch(work, batch, epoch, last) }()
 		}
 		settle(false)
 	}
@@ -526,8 +535,10 @@ func (s *Shipper) mark(epoch, last uint64) error {
 	return nil
 }
 
-// checkLanded asks Deephaven, once per process and before the first
-// delivery, which undelivered notifications it holds (see SetNotesHeld).
+// checkLanded asks Deephaven which undelivered notifications it holds (see
+// SetNotesHeld), before the first delivery of the process and of each
+// resend. A round runs alone and ends only once its deliveries did, so none
+// of this process can land after the answer.
 func (s *Shipper) checkLanded(ctx context.Context) error {
 	s.mu.Lock()
 	done := s.checked || s.notesHeld == nil
@@ -549,12 +560,12 @@ func (s *Shipper) checkLanded(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.epoch == epoch { // else Deephaven lost them since
+	if s.epoch == epoch { // else Deephaven lost them since: ask again
 		for i := range held {
 			s.landed[idOf(&held[i])] = upTo
 		}
+		s.checked = true
 	}
-	s.checked = true
 	return nil
 }
 

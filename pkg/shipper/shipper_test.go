@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func setup(t *testing.T, dir string, f *fakeDeephaven) (*Shipper, *journal.Journ
 	s := New(j, f.add, f.add, Options{MaxRows: 7, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, context.Background()); close(done) }()
 	return s, j, func() { cancel(); <-done; j.Close() }
 }
 
@@ -203,7 +204,7 @@ func TestResendCutShortByACrashResumes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s2.Run(ctx); close(done) }()
+	go func() { s2.Run(ctx, context.Background()); close(done) }()
 	<-crash
 	cancel()
 	<-done
@@ -244,14 +245,14 @@ func TestDeliveryInFlightDuringResendDoesNotMoveTheWatermark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.deliverAll(context.Background()); err != nil || j.Delivered() != 10 {
+	if err := s.deliverAll(context.Background(), context.Background()); err != nil || j.Delivered() != 10 {
 		t.Fatalf("first delivery: %v, watermark %d", err, j.Delivered())
 	}
 	if err := s.Write(context.Background(), []rows.AlertRow{row(10)}); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.deliverAll(context.Background()) }()
+	go func() { errc <- s.deliverAll(context.Background(), context.Background()) }()
 	<-entered
 	f.wipe() // Deephaven restarted while row 10 was on its way
 	if err := s.ResendHistory(); err != nil {
@@ -319,13 +320,13 @@ func TestPipelinedDeliveryMarksOnlyTheDeliveredPrefix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.deliverAll(context.Background()); err == nil {
+	if err := s.deliverAll(context.Background(), context.Background()); err == nil {
 		t.Fatal("the failed batch did not fail the round")
 	}
 	if w := j.Delivered(); w > 10 {
 		t.Fatalf("watermark %d after batch 10..14 failed, want at most 10", w)
 	}
-	if err := s.deliverAll(context.Background()); err != nil {
+	if err := s.deliverAll(context.Background(), context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if f.size() != 40 || j.Delivered() != 40 {
@@ -389,7 +390,7 @@ func TestNotificationsJournaled(t *testing.T) {
 	s.SetNotifications(deliverNotes, deliverNotes)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, context.Background()); close(done) }()
 	defer func() { cancel(); <-done }()
 	for i := 0; i < 10; i++ {
 		r := row(i)
@@ -557,10 +558,10 @@ func TestRedeliveryAfterAFailedBatchSkipsDeliveredNotes(t *testing.T) {
 	s := New(j, nil, nil, Options{MaxRows: 2, InFlight: 2, MinBackoff: time.Millisecond}, nil, nil)
 	s.SetNotifications(deliver, deliver)
 	journalNotes(t, s, "n1", "n2", "n3", "n4")
-	if err := s.deliverAll(context.Background()); err == nil {
+	if err := s.deliverAll(context.Background(), context.Background()); err == nil {
 		t.Fatal("the first round did not fail")
 	}
-	if err := s.deliverAll(context.Background()); err != nil {
+	if err := s.deliverAll(context.Background(), context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{"n1": 1, "n2": 1, "n3": 1, "n4": 1}
@@ -616,10 +617,10 @@ func TestRestartSkipsNotesDeephavenHolds(t *testing.T) {
 		}
 		return held, nil
 	})
-	if err := s.deliverAll(context.Background()); err == nil || j.Delivered() != 0 || log.counts()["n3"] != 0 {
+	if err := s.deliverAll(context.Background(), context.Background()); err == nil || j.Delivered() != 0 || log.counts()["n3"] != 0 {
 		t.Fatalf("first round without an answer: %v, watermark %d, log %v; want an error and nothing delivered", err, j.Delivered(), log.counts())
 	}
-	if err := s.deliverAll(context.Background()); err != nil {
+	if err := s.deliverAll(context.Background(), context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{"n1": 1, "n2": 1, "n3": 1}
@@ -628,5 +629,96 @@ func TestRestartSkipsNotesDeephavenHolds(t *testing.T) {
 	}
 	if j.Delivered() != 3 {
 		t.Errorf("watermark = %d, want 3", j.Delivered())
+	}
+}
+
+// At shutdown a delivery under way finishes (under the drain context) and
+// moves the watermark, so the last Flush does not send its notifications
+// again. Cut short, it could still have landed.
+func TestShutdownLetsDeliveriesUnderWayFinish(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	log := &noteLog{rows: map[string]int{}}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	// Like a sink whose caller gave up: the rows land, the caller hears
+	// of its context's end.
+	deliver := func(ctx context.Context, rs []rows.NotificationRow) error {
+		once.Do(func() { close(entered); <-release })
+		log.add(ctx, rs)
+		return ctx.Err()
+	}
+	s := New(j, nil, nil, Options{MinBackoff: time.Millisecond}, nil, nil)
+	s.SetNotifications(deliver, deliver)
+	journalNotes(t, s, "n1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, context.Background()); close(done) }()
+	<-entered
+	cancel() // shutdown begins with the delivery on its way
+	close(release)
+	<-done
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.counts(); got["n1"] != 1 || j.Delivered() != 1 {
+		t.Errorf("after shutdown: log %v, watermark %d; want n1 once, watermark 1", got, j.Delivered())
+	}
+}
+
+// Deephaven restarts empty while a delivery waits for it: the delivery
+// lands in the new server after the resend began. The resend asks
+// Deephaven what it holds once that delivery ended, and does not log its
+// notifications twice.
+func TestResendAsksDeephavenAfterDeliveriesUnderWay(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	dh := &noteLog{rows: map[string]int{}}
+	var landed []rows.NotificationRow // what dh holds, for notesHeld
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	deliver := func(ctx context.Context, rs []rows.NotificationRow) error {
+		if rs[0].Fingerprint == "n2" {
+			once.Do(func() { close(entered); <-release })
+		}
+		dh.mu.Lock()
+		landed = append(landed, rs...)
+		dh.mu.Unlock()
+		return dh.add(ctx, rs)
+	}
+	s := New(j, nil, nil, Options{MaxRows: 1, MinBackoff: time.Millisecond}, nil, nil)
+	s.SetNotifications(deliver, deliver)
+	s.SetNotesHeld(func(context.Context, time.Time) ([]rows.NotificationRow, error) {
+		dh.mu.Lock()
+		defer dh.mu.Unlock()
+		return slices.Clone(landed), nil
+	})
+	journalNotes(t, s, "n1", "n2", "n3")
+	errc := make(chan error, 1)
+	go func() { errc <- s.deliverAll(context.Background(), context.Background()) }()
+	<-entered // n1 landed; n2 waits for Deephaven, which restarts empty
+	dh.mu.Lock()
+	clear(dh.rows)
+	landed = nil
+	dh.mu.Unlock()
+	if err := s.ResendHistory(); err != nil {
+		t.Fatal(err)
+	}
+	close(release) // n2 lands in the new server
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.deliverAll(context.Background(), context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"n1": 1, "n2": 1, "n3": 1}
+	if got := dh.counts(); !maps.Equal(got, want) {
+		t.Errorf("notification log after the resend = %v, want each once", got)
 	}
 }
