@@ -30,8 +30,11 @@ func TestDeephavenRestartRestoresWithoutJournal(t *testing.T) {
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	cfg := filepath.Join(dir, "bridge.yml")
 	write := func(queries string) {
+		// A 1 s notification window makes the repeat below a new
+		// notification, as Alertmanager's repeat hours later would be.
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`deephaven: {address: %q}
 prometheus: {url: %q, backfill_max: 1h}
+alerts: {notification_window: 1s}
 queries: %s
 tables: {alerts: gap_alerts_%s, metrics: gap_metrics_%s, joined: gap_joined_%s}
 `, srv.Addr(), "http://"+prom.Addr(), queries, sfx, sfx, sfx)), 0o644)
@@ -68,7 +71,10 @@ tables: {alerts: gap_alerts_%s, metrics: gap_metrics_%s, joined: gap_joined_%s}
 	srv.Restart(t)
 
 	// Alertmanager repeats the notification (repeat_interval): it must land
-	// in the new, empty table.
+	// in the new, empty table. Posted right away, it races the bridge
+	// noticing the restart: its notification's write waits for the new
+	// server, and the alert row the bridge's cache called written is
+	// written with it.
 	postUntil2xx(t, addr, alert)
 	waitRows(t, srv.Addr(), "gap_alerts_"+sfx, 1)
 

@@ -332,15 +332,22 @@ func (h *Handler) serve(c *gin.Context) int {
 	}
 
 	all := msg.Rows(req.Context(), receivedAt, *opts)
+	// The cache's epoch before it is asked: see the rewrite below.
+	epoch := h.dedup.Epoch()
 	fresh := make([]rows.AlertRow, 0, len(all))
 	keys := make([]rows.AlertKey, 0, len(all))
+	var cached []rows.AlertRow // skipped because the cache says written
 	inRequest := make(map[rows.AlertKey]struct{}, len(all))
 	for _, r := range all {
 		k := r.Key()
-		if _, dup := inRequest[k]; dup || h.dedup.Seen(k) {
+		if _, dup := inRequest[k]; dup {
 			continue
 		}
 		inRequest[k] = struct{}{}
+		if h.dedup.Seen(k) {
+			cached = append(cached, r)
+			continue
+		}
 		fresh = append(fresh, r)
 		keys = append(keys, k)
 	}
@@ -366,15 +373,27 @@ func (h *Handler) serve(c *gin.Context) int {
 		notes = noteLog.Pending(all, receivedAt)
 	}
 	if len(fresh) > 0 || len(notes.Rows) > 0 {
-		epoch := h.dedup.Epoch()
 		stored, err := h.sink.WritePair(ctx, fresh, notes.Rows)
-		cancel()
 		if stored.First {
 			h.dedup.AddSince(epoch, keys...)
 		}
 		if noteLog != nil && stored.Second {
 			noteLog.Written(notes)
 		}
+		if err == nil && len(cached) > 0 && h.dedup.Epoch() != epoch {
+			// Deephaven came back without the bridge's rows while this
+			// request was on its way (the write waited for the new
+			// server): the rows the cache called written may be gone
+			// with the old one. Write them too; the table is key-backed.
+			again := h.dedup.Epoch()
+			var st sink.Stored
+			if st, err = h.sink.WritePair(ctx, cached, nil); st.First {
+				for _, r := range cached {
+					h.dedup.AddSince(again, r.Key())
+				}
+			}
+		}
+		cancel()
 		if err != nil {
 			log.Warn("Writing alerts failed", "alerts", len(fresh), "notifications", len(notes.Rows), "err", err)
 			c.Header("Retry-After", retryAfter)

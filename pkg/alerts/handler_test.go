@@ -673,3 +673,49 @@ func TestHandlerRetryWritesOnlyTheMissingPart(t *testing.T) {
 		})
 	}
 }
+
+// restartingSink stands for Deephaven restarting empty while a request's
+// write waits for it: the bridge notices, forgets what it wrote (the
+// handler's ForgetWritten), and the write then lands in the new server.
+type restartingSink struct {
+	partSink
+	restart func()
+}
+
+func (s *restartingSink) WritePair(ctx context.Context, a []rows.AlertRow, n []rows.NotificationRow) (sink.Stored, error) {
+	if s.restart != nil {
+		s.restart()
+		s.restart = nil
+		s.mu.Lock()
+		s.alerts = nil // the new server holds nothing
+		s.mu.Unlock()
+	}
+	return s.partSink.WritePair(ctx, a, n)
+}
+
+// A repeat notification whose alert the cache calls written, arriving
+// while Deephaven restarts empty: its notification's write waits for the
+// new server, and the alert row the cache skipped is written too, so the
+// repeat restores it (Alertmanager sends no other copy for hours).
+func TestHandlerRewritesCachedAlertsWhenDeephavenRestartedMidRequest(t *testing.T) {
+	body := readTestdata(t, "am025_firing.json")
+	s := &restartingSink{}
+	now := testNow
+	ts := newTestServer(t, s, Options{Now: func() time.Time { now = now.Add(time.Hour); return now }})
+	ts.h.SetNotificationLog(NewNotificationLog(time.Minute)) // posts an hour apart: each a new notification
+	if w := ts.post("/alerts", body); w.Code != 200 {
+		t.Fatalf("first: %d", w.Code)
+	}
+	s.mu.Lock()
+	n := len(s.alerts)
+	s.mu.Unlock()
+	s.restart = ts.h.ForgetWritten
+	if w := ts.post("/alerts", body); w.Code != 200 {
+		t.Fatalf("repeat: %d", w.Code)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.alerts) != n || n == 0 {
+		t.Errorf("after the restart the new server holds %d alert rows, want the %d the repeat carries", len(s.alerts), n)
+	}
+}
