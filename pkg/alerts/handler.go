@@ -337,6 +337,7 @@ func (h *Handler) serve(c *gin.Context) int {
 	fresh := make([]rows.AlertRow, 0, len(all))
 	keys := make([]rows.AlertKey, 0, len(all))
 	var cached []rows.AlertRow // skipped because the cache says written
+	var cachedKeys []rows.AlertKey
 	inRequest := make(map[rows.AlertKey]struct{}, len(all))
 	for _, r := range all {
 		k := r.Key()
@@ -345,7 +346,7 @@ func (h *Handler) serve(c *gin.Context) int {
 		}
 		inRequest[k] = struct{}{}
 		if h.dedup.Seen(k) {
-			cached = append(cached, r)
+			cached, cachedKeys = append(cached, r), append(cachedKeys, k)
 			continue
 		}
 		fresh = append(fresh, r)
@@ -388,9 +389,7 @@ func (h *Handler) serve(c *gin.Context) int {
 			again := h.dedup.Epoch()
 			var st sink.Stored
 			if st, err = h.sink.WritePair(ctx, cached, nil); st.First {
-				for _, r := range cached {
-					h.dedup.AddSince(again, r.Key())
-				}
+				h.dedup.AddSince(again, cachedKeys...)
 			}
 		}
 		cancel()

@@ -42,13 +42,12 @@ type noteKey struct {
 // Its methods are safe for concurrent use.
 type NotificationLog struct {
 	window time.Duration
+
+	mu sync.Mutex
 	// recalled is closed once the log knows what was written before this
 	// process started (see AwaitRecall).
-	recalled  chan struct{}
-	closeOnce sync.Once
-
-	mu   sync.Mutex
-	seen map[noteKey]time.Time // when each was written
+	recalled chan struct{}
+	seen     map[noteKey]time.Time // when each was written
 	// order holds seen's keys oldest first (from head on), so both the
 	// window and the bound forget from the front.
 	order []noteEntry
@@ -74,7 +73,7 @@ func NewNotificationLog(window time.Duration) *NotificationLog {
 		window = DefaultNotificationWindow
 	}
 	l := &NotificationLog{window: window, seen: map[noteKey]time.Time{}, recalled: make(chan struct{})}
-	l.closeOnce.Do(func() { close(l.recalled) }) // nothing to recall until AwaitRecall
+	close(l.recalled) // nothing to recall until AwaitRecall
 	return l
 }
 
@@ -88,7 +87,6 @@ func (n *NotificationLog) AwaitRecall() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.recalled = make(chan struct{})
-	n.closeOnce = sync.Once{}
 }
 
 // Recall remembers notifications written before this process started (read
@@ -118,8 +116,11 @@ func (n *NotificationLog) Recall(rs []rows.NotificationRow, now time.Time) {
 		n.order, n.head = old, 0
 		n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
 	}
-	ch := n.recalled
-	n.closeOnce.Do(func() { close(ch) })
+	select {
+	case <-n.recalled:
+	default:
+		close(n.recalled)
+	}
 }
 
 // Wait returns once the log holds what was written before this process

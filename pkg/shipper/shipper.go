@@ -429,9 +429,10 @@ var errBatchFull = errors.New("batch full")
 
 // shipment is one batch on its way.
 type shipment struct {
-	last uint64     // seq of its last record
-	rows int        // rows in it
-	done chan error // receives the delivery's outcome
+	last  uint64                 // seq of its last record
+	rows  int                    // rows in it
+	notes []rows.NotificationRow // its notifications
+	done  chan error             // receives the delivery's outcome
 }
 
 // deliverRound reads batches from the watermark on and delivers them, up to
@@ -475,10 +476,18 @@ func (s *Shipper) deliverRound(ctx, work context.Context) (bool, error) {
 				continue
 			}
 			s.delivered.Add(float64(sh.rows))
+			marked := false
 			if firstErr == nil {
 				if err := s.mark(epoch, sh.last); err != nil {
 					firstErr = err
+				} else {
+					marked = true
 				}
+			}
+			if !marked {
+				// Delivered, but the watermark stays before it: the
+				// next round sends it again.
+				s.landedBeyondMark(epoch, sh)
 			}
 		}
 	}
@@ -498,12 +507,12 @@ func (s *Shipper) deliverRound(ctx, work context.Context) (bool, error) {
 		}
 		moved = true
 		from = last + 1
-		sh := &shipment{last: last, rows: batch.len(), done: make(chan error, 1)}
+		sh := &shipment{last: last, rows: batch.len(), notes: batch.notes, done: make(chan error, 1)}
 		queue = append(queue, sh)
 		if batch.len() == 0 {
 			sh.done <- nil // nothing decodable in it: only the watermark moves
 		} else {
-			go func() { sh.done <- s.deliverBatch(work, batch, epoch, last) }()
+			go func() { sh.done <- s.deliverBatch(work, batch) }()
 		}
 		settle(false)
 	}
@@ -533,6 +542,20 @@ func (s *Shipper) mark(epoch, last uint64) error {
 		}
 	}
 	return nil
+}
+
+// landedBeyondMark remembers the notifications of a delivered shipment the
+// watermark does not cover, unless a resend began since epoch (the next
+// round asks Deephaven then).
+func (s *Shipper) landedBeyondMark(epoch uint64, sh *shipment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		return
+	}
+	for i := range sh.notes {
+		s.landed[idOf(&sh.notes[i])] = sh.last
+	}
 }
 
 // checkLanded asks Deephaven which undelivered notifications it holds (see
@@ -570,24 +593,14 @@ func (s *Shipper) checkLanded(ctx context.Context) error {
 }
 
 // deliverBatch delivers the alert rows and the notifications of a batch.
-func (s *Shipper) deliverBatch(ctx context.Context, b batch, epoch, last uint64) error {
+func (s *Shipper) deliverBatch(ctx context.Context, b batch) error {
 	if len(b.alerts) > 0 {
 		if err := s.deliver(ctx, b.alerts); err != nil {
 			return err
 		}
 	}
-	if len(b.notes) == 0 || s.deliverNotes == nil {
-		return nil
-	}
-	if err := s.deliverNotes(ctx, b.notes); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.epoch == epoch {
-		for i := range b.notes {
-			s.landed[idOf(&b.notes[i])] = last
-		}
+	if len(b.notes) > 0 && s.deliverNotes != nil {
+		return s.deliverNotes(ctx, b.notes)
 	}
 	return nil
 }

@@ -294,20 +294,12 @@ func (t *Tables) NewestMetricTimes(ctx context.Context) (map[string]time.Time, e
 		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
 	}
 	defer agg.Release(ctx)
-	tab, err := t.client.Snapshot(ctx, agg)
-	if err != nil {
-		return nil, fmt.Errorf("tables: read %s: %w", t.names.Metrics, err)
-	}
-	defer tab.Release()
 	out := map[string]time.Time{}
-	tr := array.NewTableReader(tab, 0)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	err = t.eachBatch(ctx, agg, t.names.Metrics, func(rec arrow.RecordBatch) bool {
 		q, ok1 := rec.Column(0).(*array.String)
 		ts, ok2 := rec.Column(1).(*array.Timestamp)
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("tables: %s has unexpected column types", t.names.Metrics)
+			return false
 		}
 		for i := 0; i < q.Len(); i++ {
 			if q.IsNull(i) || ts.IsNull(i) {
@@ -315,8 +307,28 @@ func (t *Tables) NewestMetricTimes(ctx context.Context) (map[string]time.Time, e
 			}
 			out[q.Value(i)] = time.Unix(0, int64(ts.Value(i))).UTC()
 		}
+		return true
+	})
+	return out, err
+}
+
+// eachBatch snapshots tbl (a view of the table called name) and calls f on
+// each of its record batches; f reports false when the columns are not of
+// the types it expects.
+func (t *Tables) eachBatch(ctx context.Context, tbl *deephaven.Table, name string, f func(arrow.RecordBatch) bool) error {
+	tab, err := t.client.Snapshot(ctx, tbl)
+	if err != nil {
+		return fmt.Errorf("tables: read %s: %w", name, err)
 	}
-	return out, nil
+	defer tab.Release()
+	tr := array.NewTableReader(tab, 0)
+	defer tr.Release()
+	for tr.Next() {
+		if !f(tr.RecordBatch()) {
+			return fmt.Errorf("tables: %s has unexpected column types", name)
+		}
+	}
+	return nil
 }
 
 // RecentNotifications reads the notification log's rows received at or
@@ -335,23 +347,15 @@ func (t *Tables) RecentNotifications(ctx context.Context, since time.Time) ([]ro
 		return nil, fmt.Errorf("tables: read %s: %w", name, err)
 	}
 	defer view.Release(ctx)
-	tab, err := t.client.Snapshot(ctx, view)
-	if err != nil {
-		return nil, fmt.Errorf("tables: read %s: %w", name, err)
-	}
-	defer tab.Release()
 	var out []rows.NotificationRow
-	tr := array.NewTableReader(tab, 0)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	err = t.eachBatch(ctx, view, name, func(rec arrow.RecordBatch) bool {
 		fp, ok1 := rec.Column(0).(*array.String)
 		starts, ok2 := rec.Column(1).(*array.Timestamp)
 		status, ok3 := rec.Column(2).(*array.String)
 		receiver, ok4 := rec.Column(3).(*array.String)
 		at, ok5 := rec.Column(4).(*array.Timestamp)
 		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-			return nil, fmt.Errorf("tables: %s has unexpected column types", name)
+			return false
 		}
 		for i := 0; i < fp.Len(); i++ {
 			if fp.IsNull(i) || starts.IsNull(i) || at.IsNull(i) {
@@ -362,8 +366,9 @@ func (t *Tables) RecentNotifications(ctx context.Context, since time.Time) ([]ro
 				Status: status.Value(i), Receiver: receiver.Value(i), ReceivedAt: time.Unix(0, int64(at.Value(i))).UTC(),
 			})
 		}
-	}
-	return out, nil
+		return true
+	})
+	return out, err
 }
 
 // ErrNotReady is returned by writes before a successful Ensure.
