@@ -504,8 +504,9 @@ func startBridge(bin, dir, dh, name string, journal bool) (*bridge, error) {
 prometheus: {url: "http://127.0.0.1:1", backfill_max: 0s}
 rules: {enabled: false}
 alerts: {max_concurrent_requests: 256}
-tables: {alerts: bench_alerts_%s, metrics: bench_metrics_%s, joined: bench_joined_%s, rules: bench_rules_%s, samples: bench_samples_%s}
-`, dh, sfx, sfx, sfx, sfx, sfx)
+tables: {alerts: bench_alerts_%[2]s, metrics: bench_metrics_%[2]s, joined: bench_joined_%[2]s, rules: bench_rules_%[2]s, samples: bench_samples_%[2]s,
+  state: bench_state_%[2]s, notifications: bench_notifications_%[2]s, episodes: bench_episodes_%[2]s}
+`, dh, sfx)
 	if journal {
 		cfg += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(dir, "journal-"+sfx))
 	}
