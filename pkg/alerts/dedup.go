@@ -1,7 +1,7 @@
 package alerts
 
 import (
-	"container/list"
+	"hash/maphash"
 	"sync"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/rows"
@@ -16,33 +16,47 @@ import (
 // two concurrent requests, is written twice, and the key-backed
 // prometheus_alerts table then replaces the row with an identical one.
 //
+// It holds keys as keyIDs in slices and maps without pointers, so that the
+// garbage collector does not scan it: with 100,000 keys held as strings in a
+// container/list it was most of the live heap the collector walked on every
+// cycle.
+//
 // All methods are safe for concurrent use.
 type Dedup struct {
 	mu       sync.Mutex
 	capacity int
-	order    *list.List // of rows.AlertKey; front = most recently used
-	index    map[rows.AlertKey]*list.Element
-	epoch    uint64 // counts Resets
-	churn    int    // keys deleted from index since it was last rebuilt
+	ids      keyHasher
+	index    map[keyID]int32 // the node of each key
+	// nodes is a doubly linked list through indices: nodes[0] links the
+	// most recently used key (next) and the least (prev); free holds
+	// nodes of evicted keys for reuse.
+	nodes []lruNode
+	free  []int32
+	epoch uint64 // counts Resets
+	churn int    // keys deleted from index since it was last rebuilt
+}
+
+type lruNode struct {
+	id         keyID
+	prev, next int32
 }
 
 // NewDedup returns an empty Dedup holding at most capacity keys (at least 1).
 func NewDedup(capacity int) *Dedup {
-	return &Dedup{
-		capacity: max(capacity, 1),
-		order:    list.New(),
-		index:    make(map[rows.AlertKey]*list.Element),
-	}
+	d := &Dedup{capacity: max(capacity, 1), ids: newKeyHasher(), index: make(map[keyID]int32)}
+	d.clear()
+	return d
 }
 
 // Seen reports whether k was added and not yet evicted. A hit makes k the
 // most recently used key, so an alert that keeps being re-sent stays known.
 func (d *Dedup) Seen(k rows.AlertKey) bool {
+	id := hashKey(d.ids, k)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.index[k]
+	i, ok := d.index[id]
 	if ok {
-		d.order.MoveToFront(e)
+		d.toFront(i)
 	}
 	return ok
 }
@@ -51,14 +65,18 @@ func (d *Dedup) Seen(k rows.AlertKey) bool {
 // the capacity. Call it only once the rows are durable: a key added for a
 // failed write would make the sender's retry look like a repeat.
 func (d *Dedup) Add(keys ...rows.AlertKey) {
+	ids := make([]keyID, len(keys))
+	for i, k := range keys {
+		ids[i] = hashKey(d.ids, k)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, k := range keys {
-		if e, ok := d.index[k]; ok {
-			d.order.MoveToFront(e)
+	for _, id := range ids {
+		if i, ok := d.index[id]; ok {
+			d.toFront(i)
 			continue
 		}
-		d.index[k] = d.order.PushFront(k)
+		d.index[id] = d.pushFront(id)
 	}
 	d.evict()
 }
@@ -89,15 +107,15 @@ func (d *Dedup) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.epoch++
-	d.order.Init()
 	clear(d.index)
+	d.clear()
 }
 
 // Len returns the number of keys held.
 func (d *Dedup) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.order.Len()
+	return len(d.index)
 }
 
 // SetCapacity changes the capacity (at least 1), keeping the most recently
@@ -109,12 +127,54 @@ func (d *Dedup) SetCapacity(capacity int) {
 	d.evict()
 }
 
+// clear empties the list. d.mu is held (or d is new).
+func (d *Dedup) clear() {
+	d.nodes = append(d.nodes[:0], lruNode{})
+	d.free = d.free[:0]
+}
+
+// pushFront links a node for id as the most recently used and returns it.
+func (d *Dedup) pushFront(id keyID) int32 {
+	var i int32
+	if n := len(d.free); n > 0 {
+		i, d.free = d.free[n-1], d.free[:n-1]
+		d.nodes[i] = lruNode{id: id}
+	} else {
+		i = int32(len(d.nodes))
+		d.nodes = append(d.nodes, lruNode{id: id})
+	}
+	d.link(i)
+	return i
+}
+
+// link puts node i right after the head.
+func (d *Dedup) link(i int32) {
+	first := d.nodes[0].next
+	d.nodes[i].prev, d.nodes[i].next = 0, first
+	d.nodes[first].prev = i
+	d.nodes[0].next = i
+}
+
+func (d *Dedup) unlink(i int32) {
+	n := d.nodes[i]
+	d.nodes[n.prev].next = n.next
+	d.nodes[n.next].prev = n.prev
+}
+
+func (d *Dedup) toFront(i int32) {
+	if d.nodes[0].next != i {
+		d.unlink(i)
+		d.link(i)
+	}
+}
+
 // evict drops the least recently used keys beyond the capacity. d.mu is held.
 func (d *Dedup) evict() {
-	for d.order.Len() > d.capacity {
-		e := d.order.Back()
-		d.order.Remove(e)
-		delete(d.index, e.Value.(rows.AlertKey))
+	for len(d.index) > d.capacity {
+		i := d.nodes[0].prev
+		d.unlink(i)
+		delete(d.index, d.nodes[i].id)
+		d.free = append(d.free, i)
 		d.churn++
 	}
 	if d.churn > rebuildAfter*max(d.capacity, len(d.index)) {
@@ -138,4 +198,21 @@ func rebuilt[K comparable, V any](m map[K]V) map[K]V {
 		out[k] = v
 	}
 	return out
+}
+
+// keyID stands for a key in the caches (Dedup, NotificationLog): 128 bits
+// of a hash keyed by two random seeds, so that the caches hold no pointers.
+// Two keys share an ID with a probability of about n²/2¹²⁹ for n keys held
+// (10⁻²⁸ for 100,000). A collision would make a new key look known, and
+// its row or notification would not be written: at that rate, far less
+// likely than a memory error.
+type keyID [2]uint64
+
+// keyHasher makes keyIDs; each cache has its own seeds.
+type keyHasher struct{ a, b maphash.Seed }
+
+func newKeyHasher() keyHasher { return keyHasher{maphash.MakeSeed(), maphash.MakeSeed()} }
+
+func hashKey[K comparable](h keyHasher, k K) keyID {
+	return keyID{maphash.Comparable(h.a, k), maphash.Comparable(h.b, k)}
 }

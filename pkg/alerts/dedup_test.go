@@ -2,7 +2,9 @@ package alerts
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -31,6 +33,47 @@ func TestDedupEvictsLeastRecentlyUsed(t *testing.T) {
 	d.Add(key(4), key(4)) // re-adding is a no-op
 	if d.Len() != 3 {
 		t.Errorf("Len after re-add = %d, want 3", d.Len())
+	}
+}
+
+// The list of indices behaves as a least-recently-used list: checked
+// against a plain slice through random Seen, Add, Reset and SetCapacity
+// calls, which reuse freed nodes and move nodes at either end.
+func TestDedupMatchesAModelLRU(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	d, capacity := NewDedup(8), 8
+	var model []int // most recently used first
+	touch := func(k int) {
+		model = slices.DeleteFunc(model, func(m int) bool { return m == k })
+		model = append([]int{k}, model...)
+	}
+	for step := range 20000 {
+		k := r.IntN(24)
+		switch op := r.IntN(100); {
+		case op < 45:
+			want := slices.Contains(model, k)
+			if got := d.Seen(key(k)); got != want {
+				t.Fatalf("step %d: Seen(%d) = %v, want %v (model %v)", step, k, got, want, model)
+			}
+			if want {
+				touch(k)
+			}
+		case op < 95:
+			d.Add(key(k))
+			touch(k)
+		case op < 97:
+			d.Reset()
+			model = nil
+		default:
+			capacity = 1 + r.IntN(12)
+			d.SetCapacity(capacity)
+		}
+		if len(model) > capacity {
+			model = model[:capacity]
+		}
+		if d.Len() != len(model) {
+			t.Fatalf("step %d: Len = %d, want %d", step, d.Len(), len(model))
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -47,7 +48,8 @@ type NotificationLog struct {
 	// recalled is closed once the log knows what was written before this
 	// process started (see AwaitRecall).
 	recalled chan struct{}
-	seen     map[noteKey]time.Time // when each was written
+	ids      keyHasher
+	seen     map[keyID]int64 // when each was written, in Unix nanoseconds
 	// order holds seen's keys oldest first (from head on), so both the
 	// window and the bound forget from the front.
 	order []noteEntry
@@ -55,15 +57,17 @@ type NotificationLog struct {
 	churn int // keys deleted from seen since it was last rebuilt
 }
 
+// noteEntry has no pointers, like seen, for the garbage collector's sake
+// (see keyID).
 type noteEntry struct {
-	key noteKey
-	at  time.Time
+	id keyID
+	at int64 // Unix nanoseconds
 }
 
 // Notes are the notification rows of one request still to be written.
 type Notes struct {
 	Rows []rows.NotificationRow
-	keys []noteKey
+	ids  []keyID
 	at   time.Time
 }
 
@@ -72,7 +76,7 @@ func NewNotificationLog(window time.Duration) *NotificationLog {
 	if window <= 0 {
 		window = DefaultNotificationWindow
 	}
-	l := &NotificationLog{window: window, seen: map[noteKey]time.Time{}, recalled: make(chan struct{})}
+	l := &NotificationLog{window: window, ids: newKeyHasher(), seen: map[keyID]int64{}, recalled: make(chan struct{})}
 	close(l.recalled) // nothing to recall until AwaitRecall
 	return l
 }
@@ -102,17 +106,17 @@ func (n *NotificationLog) Recall(rs []rows.NotificationRow, now time.Time) {
 		if now.Sub(r.ReceivedAt) >= n.window {
 			continue
 		}
-		k := noteKey{r.Fingerprint, r.StartsAt.UnixNano(), r.Status, r.Receiver}
-		if at, ok := n.seen[k]; ok && !at.Before(r.ReceivedAt) {
+		id, at := hashKey(n.ids, noteKey{r.Fingerprint, r.StartsAt.UnixNano(), r.Status, r.Receiver}), r.ReceivedAt.UnixNano()
+		if was, ok := n.seen[id]; ok && was >= at {
 			continue
 		}
-		n.seen[k] = r.ReceivedAt
-		old = append(old, noteEntry{k, r.ReceivedAt})
+		n.seen[id] = at
+		old = append(old, noteEntry{id, at})
 	}
 	if len(old) > 0 {
 		// order stays oldest first: merge the recalled entries in.
 		old = append(old, n.order[n.head:]...)
-		slices.SortStableFunc(old, func(a, b noteEntry) int { return a.at.Compare(b.at) })
+		slices.SortStableFunc(old, func(a, b noteEntry) int { return cmp.Compare(a.at, b.at) })
 		n.order, n.head = old, 0
 		n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
 	}
@@ -141,19 +145,24 @@ func (n *NotificationLog) Wait(ctx context.Context) error {
 // repeats included), received at the same time, that are not written yet.
 // Only Written marks them, so a retry of a failed write writes them.
 func (n *NotificationLog) Pending(rs []rows.AlertRow, receivedAt time.Time) Notes {
-	notes := Notes{Rows: make([]rows.NotificationRow, 0, len(rs)), keys: make([]noteKey, 0, len(rs)), at: receivedAt}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.forget(func(e noteEntry) bool { return receivedAt.Sub(e.at) >= n.window })
-	inRequest := map[noteKey]bool{}
+	notes := Notes{Rows: make([]rows.NotificationRow, 0, len(rs)), ids: make([]keyID, 0, len(rs)), at: receivedAt}
+	ids := make([]keyID, len(rs))
 	for i := range rs {
 		r := &rs[i]
-		k := noteKey{r.Fingerprint, r.StartsAt.UnixNano(), r.Status, r.Receiver}
-		if at, ok := n.seen[k]; (ok && receivedAt.Sub(at) < n.window) || inRequest[k] {
+		ids[i] = hashKey(n.ids, noteKey{r.Fingerprint, r.StartsAt.UnixNano(), r.Status, r.Receiver})
+	}
+	now, window := receivedAt.UnixNano(), n.window.Nanoseconds()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.forget(func(e noteEntry) bool { return now-e.at >= window })
+	inRequest := make(map[keyID]bool, len(rs))
+	for i := range rs {
+		r, id := &rs[i], ids[i]
+		if at, ok := n.seen[id]; (ok && now-at < window) || inRequest[id] {
 			continue
 		}
-		inRequest[k] = true
-		notes.keys = append(notes.keys, k)
+		inRequest[id] = true
+		notes.ids = append(notes.ids, id)
 		notes.Rows = append(notes.Rows, rows.NotificationRow{
 			Fingerprint: r.Fingerprint, StartsAt: r.StartsAt, Status: r.Status, AlertName: r.AlertName,
 			ReceivedAt: receivedAt, Source: r.Source, Receiver: r.Receiver,
@@ -164,14 +173,15 @@ func (n *NotificationLog) Pending(rs []rows.AlertRow, receivedAt time.Time) Note
 
 // Written marks notes as written.
 func (n *NotificationLog) Written(notes Notes) {
-	if len(notes.keys) == 0 {
+	if len(notes.ids) == 0 {
 		return
 	}
+	at := notes.at.UnixNano()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, k := range notes.keys {
-		n.seen[k] = notes.at
-		n.order = append(n.order, noteEntry{k, notes.at})
+	for _, id := range notes.ids {
+		n.seen[id] = at
+		n.order = append(n.order, noteEntry{id, at})
 	}
 	n.forget(func(noteEntry) bool { return len(n.order)-n.head > maxNotesRemembered })
 }
@@ -181,8 +191,8 @@ func (n *NotificationLog) Written(notes Notes) {
 func (n *NotificationLog) forget(old func(noteEntry) bool) {
 	for n.head < len(n.order) && old(n.order[n.head]) {
 		e := n.order[n.head]
-		if at, ok := n.seen[e.key]; ok && at.Equal(e.at) {
-			delete(n.seen, e.key)
+		if at, ok := n.seen[e.id]; ok && at == e.at {
+			delete(n.seen, e.id)
 			n.churn++
 		}
 		n.order[n.head] = noteEntry{}
