@@ -23,12 +23,12 @@
 package alerts
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -152,6 +152,11 @@ type Handler struct {
 	opts     atomic.Pointer[Options]
 	notes    atomic.Pointer[NotificationLog]
 	inFlight atomic.Int64
+	// bodies holds request body buffers for reuse (*bytes.Buffer): reading
+	// each body into a fresh, doubling slice was a tenth of the webhook's
+	// allocations. Decode copies what it keeps, so a buffer is free again
+	// once it returns.
+	bodies sync.Pool
 
 	requests   *prometheus.CounterVec
 	received   *prometheus.CounterVec
@@ -309,7 +314,17 @@ func (h *Handler) serve(c *gin.Context) int {
 	}
 	// MaxBytesReader stops reading at the limit, whatever Content-Length
 	// claimed (or with chunked encoding, where there is none).
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, req.Body, opts.MaxBodyBytes))
+	buf, _ := h.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer h.putBody(buf)
+	buf.Reset()
+	if req.ContentLength > 0 {
+		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, req.Body, opts.MaxBodyBytes))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -447,4 +462,14 @@ func bearerOK(header, token string) bool {
 	got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
 	want := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// maxPooledBody is the largest body buffer kept for reuse: a rare huge
+// request should not pin its memory.
+const maxPooledBody = 1 << 20
+
+func (h *Handler) putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		h.bodies.Put(buf)
+	}
 }

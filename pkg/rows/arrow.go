@@ -65,6 +65,30 @@ func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
 	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
 	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
 	alertValue := b.Field(18).(*array.Float64Builder)
+	// Sized up front, as in MetricRecord.
+	var size [18]int
+	for i := range rs {
+		r := &rs[i]
+		size[1] += len(r.Job)
+		size[2] += len(r.Instance)
+		size[3] += len(r.PrometheusQuery)
+		size[4] += len(r.Status)
+		size[6] += len(r.AlertName)
+		size[7] += len(r.Severity)
+		size[8] += len(r.Fingerprint)
+		size[11] += len(r.Labels)
+		size[12] += len(r.Annotations)
+		size[13] += len(r.GeneratorURL)
+		size[14] += len(r.Receiver)
+		size[15] += len(r.Source)
+		size[16] += len(r.SeriesKey)
+		size[17] += len(r.Values)
+	}
+	for i, n := range size {
+		if n > 0 {
+			f(i).ReserveData(n)
+		}
+	}
 	for i := range rs {
 		r := &rs[i]
 		appendInstant(ts(0), r.PrometheusDateTime)
@@ -238,6 +262,20 @@ func NotificationRecord(mem memory.Allocator, rs []NotificationRow, p Places) ar
 	b.Reserve(len(rs))
 	f := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
 	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	var size [7]int
+	for i := range rs {
+		r := &rs[i]
+		size[0] += len(r.Fingerprint)
+		size[2] += len(r.Status)
+		size[3] += len(r.AlertName)
+		size[5] += len(r.Source)
+		size[6] += len(r.Receiver)
+	}
+	for i, n := range size {
+		if n > 0 {
+			f(i).ReserveData(n)
+		}
+	}
 	for i := range rs {
 		r := &rs[i]
 		f(0).Append(r.Fingerprint)

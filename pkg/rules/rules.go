@@ -108,6 +108,10 @@ type Discovery struct {
 
 	settings atomic.Pointer[Settings]
 	idx      atomic.Pointer[index]
+	// lastExpr is the last generatorURL parsed and its expression: the
+	// alerts of a request are mostly one rule's, and parsing the URL for
+	// each of them was a tenth of the webhook's allocations.
+	lastExpr atomic.Pointer[[2]string]
 
 	// refresh asks Run for a refresh now; each request gets a channel
 	// that is closed when a refresh that started after it has ended.
@@ -381,7 +385,7 @@ func (d *Discovery) externalLabels(ctx context.Context) (map[string]string, erro
 // not finished) makes it read the rules again, at most once per
 // missInterval, and wait for that within ctx.
 func (d *Discovery) Resolve(ctx context.Context, alertLabels map[string]string, generatorURL string) (rows.JoinTarget, bool) {
-	name, expr := alertLabels["alertname"], exprOf(generatorURL)
+	name, expr := alertLabels["alertname"], d.exprOf(generatorURL)
 	if t, ok := d.idx.Load().lookup(name, expr); ok {
 		d.resolutions.WithLabelValues("found").Inc()
 		return t.target(alertLabels), true
@@ -434,6 +438,16 @@ func (d *Discovery) missRefresh(expr string) <-chan struct{} {
 		return d.missDone
 	}
 	return nil
+}
+
+// exprOf is exprOf, remembering the last URL it parsed.
+func (d *Discovery) exprOf(generatorURL string) string {
+	if last := d.lastExpr.Load(); last != nil && last[0] == generatorURL {
+		return last[1]
+	}
+	expr := exprOf(generatorURL)
+	d.lastExpr.Store(&[2]string{generatorURL, expr})
+	return expr
 }
 
 // exprOf returns the expression in a Prometheus generatorURL

@@ -145,8 +145,11 @@ func (p *Pair[A, B]) Second() Writer[B] {
 // upload uploads the parts of ws not yet stored, one upload per table at
 // once, and marks each part stored when its upload succeeds.
 func (p *Pair[A, B]) upload(ctx context.Context, ws []*pairWrite[A, B]) error {
-	var as []A
-	var bs []B
+	var na, nb int
+	for _, w := range ws {
+		na, nb = na+len(w.a), nb+len(w.b)
+	}
+	as, bs := make([]A, 0, na), make([]B, 0, nb)
 	for _, w := range ws {
 		if !w.aStored.Load() {
 			as = append(as, w.a...)
