@@ -347,27 +347,12 @@ func (l *notifications) stop() {
 // journalGauges reads the journal's size and undelivered records from the
 // bridge's /metrics.
 func journalGauges(addr string) string {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return "?"
-	}
-	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 1<<20)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
 	get := func(name string) string {
-		for _, line := range strings.Split(sb.String(), "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				return v
-			}
+		v, ok, err := testenv.ScrapeMetric("http://"+addr, name)
+		if err != nil || !ok {
+			return "?"
 		}
-		return "?"
+		return fmt.Sprint(v)
 	}
 	return fmt.Sprintf("%s segments, %s undelivered", get("prometheus_deephaven_bridge_journal_segments"), get("prometheus_deephaven_bridge_journal_undelivered_records"))
 }

@@ -98,9 +98,9 @@ inhibit_rules:
 	// in Deephaven before the sync counts as done. Causal, not timed: a
 	// slow Deephaven makes syncs longer, not this test flaky.
 	const syncs = "prometheus_deephaven_bridge_alertmanager_syncs_total"
-	before := promMetric(t, b.URL, syncs, "result", "ok")
+	before := testenv.Metric(t, b.URL, syncs, "result", "ok")
 	eventually(t, time.Minute, func() string {
-		if n := promMetric(t, b.URL, syncs, "result", "ok"); n < before+2 {
+		if n := testenv.Metric(t, b.URL, syncs, "result", "ok"); n < before+2 {
 			return fmt.Sprintf("%v syncs finished since the silence, want 2", n-before)
 		}
 		return ""
@@ -298,8 +298,8 @@ func TestJournalRedeliveryLogsNotificationsOnce(t *testing.T) {
 	delivered := func(b *bridge) {
 		t.Helper()
 		eventually(t, time.Minute, func() string {
-			if v := metricValue(t, b.URL, "prometheus_deephaven_bridge_journal_undelivered_records"); v != "0" {
-				return "journal undelivered: " + v
+			if v, ok, err := testenv.ScrapeMetric(b.URL, "prometheus_deephaven_bridge_journal_undelivered_records"); err != nil || !ok || v != 0 {
+				return fmt.Sprintf("journal undelivered: %v (present %v, %v)", v, ok, err)
 			}
 			return ""
 		})

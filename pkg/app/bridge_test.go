@@ -205,8 +205,8 @@ scrape_configs:
 		if code != 500 || !strings.Contains(body, "deephaven.address") {
 			t.Errorf("invalid reload: %d %q, want 500 naming deephaven.address", code, body)
 		}
-		if v := metricValue(t, b.URL, "prometheus_deephaven_bridge_config_last_reload_successful"); v != "0" {
-			t.Errorf("config_last_reload_successful = %s after a bad reload, want 0", v)
+		if v, ok, err := testenv.ScrapeMetric(b.URL, "prometheus_deephaven_bridge_config_last_reload_successful"); err != nil || !ok || v != 0 {
+			t.Errorf("config_last_reload_successful = %v (present %v, %v) after a bad reload, want 0", v, ok, err)
 		}
 		// The old configuration keeps running.
 		before := countQuery(readTable(t, c, b.Tables[1]), "scrape_duration")
@@ -227,22 +227,6 @@ func countQuery(rs []map[string]any, q string) int {
 		}
 	}
 	return n
-}
-
-func metricValue(t *testing.T, base, name string) string {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, name+" ") {
-			return strings.TrimPrefix(line, name+" ")
-		}
-	}
-	return ""
 }
 
 // The same notification sent five times (and once more as an HA peer
@@ -266,8 +250,8 @@ func TestRepeatsAndBadInput(t *testing.T) {
 	if rs := readTable(t, c, b.Tables[0]); len(rs) != 1 {
 		t.Fatalf("%d rows after six copies of one notification, want 1", len(rs))
 	}
-	if v := metricValue(t, b.URL, "prometheus_deephaven_bridge_alerts_duplicate_total"); v != "5" {
-		t.Errorf("alerts_duplicate_total = %s, want 5", v)
+	if v := testenv.Metric(t, b.URL, "prometheus_deephaven_bridge_alerts_duplicate_total"); v != 5 {
+		t.Errorf("alerts_duplicate_total = %v, want 5", v)
 	}
 
 	for _, tc := range []struct {

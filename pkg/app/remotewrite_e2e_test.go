@@ -1,14 +1,12 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +49,7 @@ scrape_configs:
 
 	// Let it scrape and send for a while.
 	eventually(t, time.Minute, func() string {
-		if n := promMetric(t, promURL, "prometheus_remote_storage_samples_total"); n < 2000 {
+		if n := testenv.Metric(t, promURL, "prometheus_remote_storage_samples_total"); n < 2000 {
 			return fmt.Sprintf("Prometheus sent %v samples so far", n)
 		}
 		return ""
@@ -80,13 +78,13 @@ scrape_configs:
 	var sent float64
 	stableSince := time.Now()
 	eventually(t, 2*time.Minute, func() string {
-		s, in := promMetric(t, promURL, "prometheus_remote_storage_samples_total"), promMetric(t, promURL, "prometheus_remote_storage_samples_in_total")
-		pending := promMetric(t, promURL, "prometheus_remote_storage_samples_pending")
+		s, in := testenv.Metric(t, promURL, "prometheus_remote_storage_samples_total"), testenv.Metric(t, promURL, "prometheus_remote_storage_samples_in_total")
+		pending := testenv.Metric(t, promURL, "prometheus_remote_storage_samples_pending")
 		if s != sent || s != in || pending != 0 {
 			sent, stableSince = s, time.Now()
 			return fmt.Sprintf("sent %v, read from the WAL %v, pending %v", s, in, pending)
 		}
-		if promMetric(t, b.URL, "prometheus_deephaven_bridge_remote_write_samples_dropped_total", "reason", "stale_marker") == 0 {
+		if testenv.Metric(t, b.URL, "prometheus_deephaven_bridge_remote_write_samples_dropped_total", "reason", "stale_marker") == 0 {
 			return "no staleness markers received yet"
 		}
 		if time.Since(stableSince) < 5*time.Second {
@@ -96,12 +94,12 @@ scrape_configs:
 	})
 	for _, name := range []string{"prometheus_remote_storage_samples_failed_total", "prometheus_remote_storage_samples_retried_total",
 		"prometheus_remote_storage_samples_dropped_total"} {
-		if v := promMetric(t, promURL, name); v != 0 {
+		if v := testenv.Metric(t, promURL, name); v != 0 {
 			t.Errorf("Prometheus: %s = %v", name, v)
 		}
 	}
 
-	bm := func(name string, lv ...string) float64 { return promMetric(t, b.URL, name, lv...) }
+	bm := func(name string, lv ...string) float64 { return testenv.Metric(t, b.URL, name, lv...) }
 	const ns = "prometheus_deephaven_bridge_remote_write_"
 	received, written, stale := bm(ns+"samples_received_total"), bm(ns+"samples_written_total"), bm(ns+"samples_dropped_total", "reason", "stale_marker")
 	t.Logf("Prometheus sent %v samples; the bridge received %v, wrote %v, dropped %v staleness markers; %v metadata entries; requests %v",
@@ -188,44 +186,4 @@ func rawSamples(t *testing.T, addr, selector string) model.Matrix {
 		t.Fatalf("query %s: %T, want a matrix", selector, v)
 	}
 	return m
-}
-
-// promMetric returns the sum of a metric's series on a /metrics page whose
-// labels include the given name, value pairs.
-func promMetric(t *testing.T, base, name string, lv ...string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-lines:
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		for i := 0; i+1 < len(lv); i += 2 {
-			if !strings.Contains(rest, fmt.Sprintf("%s=%q", lv[i], lv[i+1])) {
-				continue lines
-			}
-		}
-		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			t.Fatalf("%s: %q: %v", base, line, err)
-		}
-		sum += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return sum
 }

@@ -142,8 +142,8 @@ alertmanager: {enabled: false}
 	stopSending()
 	<-sent
 	eventually(t, time.Minute, func() string {
-		if v := metricValue(t, b.URL, "prometheus_deephaven_bridge_journal_undelivered_records"); v != "0" {
-			return "journal undelivered: " + v
+		if v, ok, err := testenv.ScrapeMetric(b.URL, "prometheus_deephaven_bridge_journal_undelivered_records"); err != nil || !ok || v != 0 {
+			return fmt.Sprintf("journal undelivered: %v (present %v, %v)", v, ok, err)
 		}
 		return ""
 	})
