@@ -229,31 +229,24 @@ func (t *Tables) HoldsCheckpoint(ctx context.Context, bridge string) (bool, erro
 	}
 	// The table is small (a row per bridge and alerts table): it is read
 	// whole and searched here, so no filter is built from a value.
-	tab, err := t.client.Snapshot(ctx, it.Table())
+	view, err := it.Table().View(ctx, "Bridge", "AlertsTable")
 	if err != nil {
 		return false, fmt.Errorf("tables: read %s: %w", t.names.Checkpoints, err)
 	}
-	defer tab.Release()
-	b, a := tab.Schema().FieldIndices("Bridge"), tab.Schema().FieldIndices("AlertsTable")
-	if len(b) != 1 || len(a) != 1 {
-		return false, fmt.Errorf("tables: %s lacks the Bridge or AlertsTable column", t.names.Checkpoints)
-	}
-	tr := array.NewTableReader(tab, 0)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		bc, ok1 := rec.Column(b[0]).(*array.String)
-		ac, ok2 := rec.Column(a[0]).(*array.String)
+	defer view.Release(ctx)
+	found := false
+	err = t.eachBatch(ctx, view, t.names.Checkpoints, func(rec arrow.RecordBatch) bool {
+		bc, ok1 := rec.Column(0).(*array.String)
+		ac, ok2 := rec.Column(1).(*array.String)
 		if !ok1 || !ok2 {
-			return false, fmt.Errorf("tables: %s has unexpected column types", t.names.Checkpoints)
+			return false
 		}
 		for i := 0; i < bc.Len(); i++ {
-			if bc.Value(i) == bridge && ac.Value(i) == t.names.Alerts {
-				return true, nil
-			}
+			found = found || bc.Value(i) == bridge && ac.Value(i) == t.names.Alerts
 		}
-	}
-	return false, nil
+		return true
+	})
+	return found && err == nil, err
 }
 
 // SetCheckpoint writes the checkpoint row of a bridge for the alerts table
