@@ -722,3 +722,59 @@ func TestResendAsksDeephavenAfterDeliveriesUnderWay(t *testing.T) {
 		t.Errorf("notification log after the resend = %v, want each once", got)
 	}
 }
+
+// Journals written by earlier versions still deliver: alert rows, and
+// notifications written with an empty alert row's fields beside them (the
+// alert row was embedded by value, and encoding/json wrote it). New
+// notification records carry no alert fields.
+func TestOldRecordsStillDeliver(t *testing.T) {
+	type oldRecord struct {
+		rows.AlertRow
+		Notification *rows.NotificationRow `json:",omitempty"`
+	}
+	ctx := context.Background()
+	j, err := journal.Open(t.TempDir(), journal.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	a := row(1)
+	v := 0.5
+	a.AlertValue, a.Annotations = &v, `{summary="a \"quoted\" <b>"}`
+	n := rows.NotificationRow{Fingerprint: "n1", StartsAt: a.StartsAt, Status: "firing", ReceivedAt: a.StartsAt, Receiver: "r"}
+	ab, err := json.Marshal(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := json.Marshal(&oldRecord{Notification: &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, [][]byte{ab, nb}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
+	log := &noteLog{rows: map[string]int{}}
+	s := New(j, f.add, f.add, Options{MinBackoff: time.Millisecond}, nil, nil)
+	s.SetNotifications(log.add, log.add)
+	if err := s.deliverAll(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := f.table[a.Key()]
+	if f.size() != 1 || !ok || *got.AlertValue != v || got.Annotations != a.Annotations || !got.StartsAt.Equal(a.StartsAt) {
+		t.Errorf("alert rows delivered: %v, want only %v", f.table, a)
+	}
+	if c := log.counts(); !maps.Equal(c, map[string]int{"n1": 1}) {
+		t.Errorf("notifications delivered: %v, want n1 once", c)
+	}
+
+	if err := s.Notes().Write(ctx, []rows.NotificationRow{{Fingerprint: "n2", StartsAt: a.StartsAt, ReceivedAt: a.StartsAt}}); err != nil {
+		t.Fatal(err)
+	}
+	var last []byte
+	j.Replay(1, func(_ uint64, _ time.Time, data []byte) error { last = data; return nil })
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(last, &fields); err != nil || len(fields) != 1 || fields["Notification"] == nil {
+		t.Errorf("new notification record %s: want only a Notification field (%v)", last, err)
+	}
+}
