@@ -296,8 +296,9 @@ func TestRejoinWindowGrowsWithRowsPerCaller(t *testing.T) {
 		want time.Duration
 	}{
 		{0, 2 * time.Millisecond},
-		{1, 2*time.Millisecond + 40*time.Microsecond},
-		{100, 6 * time.Millisecond},
+		{1, 2*time.Millisecond + 80*time.Microsecond},
+		{50, 6 * time.Millisecond},
+		{100, maxRejoinWindow},
 		{2000, maxRejoinWindow},
 	} {
 		if got := b.rejoinWindow(c.rows); got != c.want {
