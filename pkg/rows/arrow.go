@@ -84,11 +84,7 @@ func AlertRecord(mem memory.Allocator, rs []AlertRow) arrow.RecordBatch {
 		size[16] += len(r.SeriesKey)
 		size[17] += len(r.Values)
 	}
-	for i, n := range size {
-		if n > 0 {
-			f(i).ReserveData(n)
-		}
-	}
+	reserveStrings(b, size[:])
 	for i := range rs {
 		r := &rs[i]
 		appendInstant(ts(0), r.PrometheusDateTime)
@@ -154,9 +150,7 @@ func MetricRecord(mem memory.Allocator, rs []MetricRow, p Places) arrow.RecordBa
 		size[6] += len(r.Labels)
 		size[7] += len(r.SeriesKey)
 	}
-	for _, i := range []int{1, 2, 3, 6, 7} {
-		f(i).ReserveData(size[i])
-	}
+	reserveStrings(b, size[:])
 	for i := range rs {
 		r := &rs[i]
 		appendInstant(ts(0), r.PrometheusDateTime)
@@ -271,11 +265,7 @@ func NotificationRecord(mem memory.Allocator, rs []NotificationRow, p Places) ar
 		size[5] += len(r.Source)
 		size[6] += len(r.Receiver)
 	}
-	for i, n := range size {
-		if n > 0 {
-			f(i).ReserveData(n)
-		}
-	}
+	reserveStrings(b, size[:])
 	for i := range rs {
 		r := &rs[i]
 		f(0).Append(r.Fingerprint)
@@ -288,4 +278,14 @@ func NotificationRecord(mem memory.Allocator, rs []NotificationRow, p Places) ar
 	}
 	appendPlaces(b, 7, p)
 	return b.NewRecordBatch()
+}
+
+// reserveStrings sizes the data of each string column i of b for size[i]
+// bytes (columns of size 0 are left alone).
+func reserveStrings(b *array.RecordBuilder, size []int) {
+	for i, n := range size {
+		if n > 0 {
+			b.Field(i).(*array.StringBuilder).ReserveData(n)
+		}
+	}
 }
