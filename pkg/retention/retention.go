@@ -188,7 +188,10 @@ func (k *Keeper) expire(ctx context.Context, t *tables.Tables, a tables.Aged, cu
 		}
 		return fmt.Errorf("retention: %s: %w", a.Name, err)
 	}
-	if err := exp.Commit(ctx); err != nil {
+	// The rows have left the live table: finish the commit (a rename and an
+	// fsync) even if ctx ended meanwhile, so that a shutdown does not leave
+	// them out of the history until the next start.
+	if err := exp.Commit(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("retention: %s: commit the export of %d rows (it is settled at the next start): %w", a.Name, n, err)
 	}
 	k.moved.WithLabelValues(a.Name).Add(float64(n))
