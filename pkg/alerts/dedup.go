@@ -50,8 +50,27 @@ func NewDedup(capacity int) *Dedup {
 
 // Seen reports whether k was added and not yet evicted. A hit makes k the
 // most recently used key, so an alert that keeps being re-sent stays known.
-func (d *Dedup) Seen(k rows.AlertKey) bool {
-	id := hashKey(d.ids, k)
+func (d *Dedup) Seen(k rows.AlertKey) bool { return d.seenID(d.id(k)) }
+
+// Add records keys as written, evicting the least recently used keys beyond
+// the capacity. Call it only once the rows are durable: a key added for a
+// failed write would make the sender's retry look like a repeat.
+func (d *Dedup) Add(keys ...rows.AlertKey) { d.addIDs(d.idsOf(keys)) }
+
+// id is the key's keyID in this cache. The handler takes it once per alert
+// and passes it to seenID and addSinceIDs: hashing is most of what a lookup
+// costs.
+func (d *Dedup) id(k rows.AlertKey) keyID { return hashKey(d.ids, k) }
+
+func (d *Dedup) idsOf(keys []rows.AlertKey) []keyID {
+	ids := make([]keyID, len(keys))
+	for i, k := range keys {
+		ids[i] = d.id(k)
+	}
+	return ids
+}
+
+func (d *Dedup) seenID(id keyID) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i, ok := d.index[id]
@@ -61,14 +80,7 @@ func (d *Dedup) Seen(k rows.AlertKey) bool {
 	return ok
 }
 
-// Add records keys as written, evicting the least recently used keys beyond
-// the capacity. Call it only once the rows are durable: a key added for a
-// failed write would make the sender's retry look like a repeat.
-func (d *Dedup) Add(keys ...rows.AlertKey) {
-	ids := make([]keyID, len(keys))
-	for i, k := range keys {
-		ids[i] = hashKey(d.ids, k)
-	}
+func (d *Dedup) addIDs(ids []keyID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, id := range ids {
@@ -92,11 +104,15 @@ func (d *Dedup) Epoch() uint64 {
 
 // AddSince is Add, unless Reset was called since Epoch returned epoch.
 func (d *Dedup) AddSince(epoch uint64, keys ...rows.AlertKey) {
+	d.addSinceIDs(epoch, d.idsOf(keys))
+}
+
+func (d *Dedup) addSinceIDs(epoch uint64, ids []keyID) {
 	d.mu.Lock()
 	stale := d.epoch != epoch
 	d.mu.Unlock()
 	if !stale {
-		d.Add(keys...)
+		d.addIDs(ids)
 	}
 }
 

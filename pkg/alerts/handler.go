@@ -350,22 +350,22 @@ func (h *Handler) serve(c *gin.Context) int {
 	// The cache's epoch before it is asked: see the rewrite below.
 	epoch := h.dedup.Epoch()
 	fresh := make([]rows.AlertRow, 0, len(all))
-	keys := make([]rows.AlertKey, 0, len(all))
-	var cached []rows.AlertRow // skipped because the cache says written
-	var cachedKeys []rows.AlertKey
-	inRequest := make(map[rows.AlertKey]struct{}, len(all))
+	ids := make([]keyID, 0, len(all)) // of fresh: each key is hashed once
+	var cached []rows.AlertRow        // skipped because the cache says written
+	var cachedIDs []keyID
+	inRequest := make(map[keyID]struct{}, len(all))
 	for _, r := range all {
-		k := r.Key()
-		if _, dup := inRequest[k]; dup {
+		id := h.dedup.id(r.Key())
+		if _, dup := inRequest[id]; dup {
 			continue
 		}
-		inRequest[k] = struct{}{}
-		if h.dedup.Seen(k) {
-			cached, cachedKeys = append(cached, r), append(cachedKeys, k)
+		inRequest[id] = struct{}{}
+		if h.dedup.seenID(id) {
+			cached, cachedIDs = append(cached, r), append(cachedIDs, id)
 			continue
 		}
 		fresh = append(fresh, r)
-		keys = append(keys, k)
+		ids = append(ids, id)
 	}
 	dups := len(all) - len(fresh)
 	h.duplicates.Add(float64(dups))
@@ -391,7 +391,7 @@ func (h *Handler) serve(c *gin.Context) int {
 	if len(fresh) > 0 || len(notes.Rows) > 0 {
 		stored, err := h.sink.WritePair(ctx, fresh, notes.Rows)
 		if stored.First {
-			h.dedup.AddSince(epoch, keys...)
+			h.dedup.addSinceIDs(epoch, ids)
 		}
 		if noteLog != nil && stored.Second {
 			noteLog.Written(notes)
@@ -404,7 +404,7 @@ func (h *Handler) serve(c *gin.Context) int {
 			again := h.dedup.Epoch()
 			var st sink.Stored
 			if st, err = h.sink.WritePair(ctx, cached, nil); st.First {
-				h.dedup.AddSince(again, cachedKeys...)
+				h.dedup.addSinceIDs(again, cachedIDs)
 			}
 		}
 		cancel()
