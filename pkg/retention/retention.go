@@ -180,7 +180,7 @@ func (k *Keeper) expire(ctx context.Context, t *tables.Tables, a tables.Aged, cu
 		}
 		return nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, tables.ErrAfterDelete) {
 		// The delete may or may not have happened (a call can fail after
 		// the server applied it): settle the export as after a crash.
 		if serr := k.settle(ctx, t, a, exp); serr != nil {
@@ -191,10 +191,13 @@ func (k *Keeper) expire(ctx context.Context, t *tables.Tables, a tables.Aged, cu
 	// The rows have left the live table: finish the commit (a rename and an
 	// fsync) even if ctx ended meanwhile, so that a shutdown does not leave
 	// them out of the history until the next start.
-	if err := exp.Commit(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("retention: %s: commit the export of %d rows (it is settled at the next start): %w", a.Name, n, err)
+	if cerr := exp.Commit(context.WithoutCancel(ctx)); cerr != nil {
+		return fmt.Errorf("retention: %s: commit the export of %d rows (it is settled at the next start): %w", a.Name, n, cerr)
 	}
 	k.moved.WithLabelValues(a.Name).Add(float64(n))
+	if err != nil {
+		return fmt.Errorf("retention: %s: %w", a.Name, err)
+	}
 	k.logger.Debug("Rows left the live table for the history", "table", a.Name, "rows", n, "cutoff", cutoff)
 	return nil
 }
@@ -228,6 +231,10 @@ func (k *Keeper) exportRows(ctx context.Context, a tables.Aged, cutoff time.Time
 // all: an export's rows are deleted together or not at all.
 func (k *Keeper) settle(ctx context.Context, t *tables.Tables, a tables.Aged, exp *history.Export) error {
 	probe, err := probeRows(ctx, exp)
+	if err != nil && ctx.Err() != nil {
+		// Stopped, not unreadable: the next start settles it.
+		return fmt.Errorf("read back the export: %w", err)
+	}
 	if err != nil {
 		// An export that cannot be read back is no history: drop it, the
 		// rows are exported again if Deephaven still holds them.

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,7 +42,9 @@ type ReadFunc func(fn func(*arrow.Schema, arrow.RecordBatch) error) error
 // exactly the frozen rows (a row that arrives meanwhile stays, even an old
 // one, until the next call), and, for a slotted table, frees the slots that
 // no longer hold rows. If keep fails nothing is deleted. It returns how
-// many rows left.
+// many rows left. An error after the delete (freeing the slots) wraps
+// ErrAfterDelete: the rows are gone from Deephaven, so what keep made of
+// them must be kept.
 //
 // Expire holds off Ensure while it runs, so the rows it deletes are from
 // the table it read, never from one made since.
@@ -77,8 +80,15 @@ func (t *Tables) Expire(ctx context.Context, in Input, cutoff time.Time, keep fu
 	if err := it.DeleteRows(ctx, frozen); err != nil {
 		return 0, fmt.Errorf("tables: delete %d expired rows of %s: %w", n, name, err)
 	}
-	return n, t.freeSlots(ctx, in, it)
+	if err := t.freeSlots(ctx, in, it); err != nil {
+		return n, fmt.Errorf("tables: %w: %w", ErrAfterDelete, err)
+	}
+	return n, nil
 }
+
+// ErrAfterDelete marks an error of Expire that came after the expired
+// rows were deleted.
+var ErrAfterDelete = errors.New("the expired rows were deleted, but then")
 
 // freeSlots frees the chunks of slots whose rows all left.
 func (t *Tables) freeSlots(ctx context.Context, in Input, it *deephaven.InputTable) error {
