@@ -651,10 +651,20 @@ func body(seq *atomic.Int64, per int) string {
 			b.WriteByte(',')
 		}
 		n := seq.Add(1)
-		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"Bench","job":"bench","instance":"host-%d:9100","severity":"warning","device":"sda%d"},"annotations":{"summary":"Bench alert %d is firing"},"startsAt":%q,"endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph?g0.expr=bench+%%3E+1","fingerprint":"%016x"}`, n%500, n%7, n, now, n)
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"Bench","job":"bench","instance":"host-%d:9100","severity":"warning","device":"sda%d"},"annotations":{"summary":"Bench alert %d is firing"},"startsAt":%q,"endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph?g0.expr=bench+%%3E+1","fingerprint":%q}`, n%500, n%7, n, now, fingerprint(n))
 	}
 	b.WriteString(`]}`)
 	return b.String()
+}
+
+// fingerprint is alert n's fingerprint as Alertmanager writes one: 16 hex
+// digits of a 64-bit hash of its labels (here a mix of n), not a counter,
+// whose strings hash into neighbouring buckets of the server's hash tables.
+func fingerprint(n int64) string {
+	x := uint64(n) + 0x9e3779b97f4a7c15 // splitmix64
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return fmt.Sprintf("%016x", x^(x>>31))
 }
 
 // errRefused is a 503 from the webhook: the bridge refuses more work than
@@ -824,7 +834,7 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 	for i := range rs {
 		rs[i] = rows.AlertRow{PrometheusDateTime: now, Job: "bench", Instance: fmt.Sprintf("host-%d:9100", i%100),
 			PrometheusQuery: "BenchAlert", AlertName: "BenchAlert", Status: "firing", AlertIngestDateTime: now,
-			Fingerprint: fmt.Sprintf("%016x", i), StartsAt: now, Source: rows.SourceAlertmanager, Receiver: "bench",
+			Fingerprint: fingerprint(int64(i)), StartsAt: now, Source: rows.SourceAlertmanager, Receiver: "bench",
 			Labels: fmt.Sprintf(`{alertname="BenchAlert", instance="host-%d:9100", job="bench"}`, i%100)}
 	}
 	start := time.Now()
