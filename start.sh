@@ -34,6 +34,7 @@ Environment (local mode):
   BRIDGE_PORT=5000         the bridge's webhook (/alerts) and /metrics
   KAFKA_PORT=19092         with --kafka: the broker (and KAFKA_CONTROLLER_PORT=19093)
   DEEPHAVEN_HEAP=2g        Deephaven JVM heap (-Xmx)
+  DEEPHAVEN_GC=zgc         Deephaven's garbage collector: zgc, or g1 (longer pauses)
   STATUS_INTERVAL=5        seconds between status lines
   START_RUN_DIR=.run       configs, data, logs (logs/) and the bridge binary
   PROMETHEUS_BIN, ALERTMANAGER_BIN   binaries (default: from $PATH)
@@ -93,6 +94,7 @@ BRIDGE_PORT=${BRIDGE_PORT:-5000}
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 DEEPHAVEN_HEAP=${DEEPHAVEN_HEAP:-2g}
+DEEPHAVEN_GC=${DEEPHAVEN_GC:-zgc}
 STATUS_INTERVAL=${STATUS_INTERVAL:-5}
 
 die() { echo "start.sh: $*" >&2; exit 1; }
@@ -302,7 +304,7 @@ fi
 : >"$logs/deephaven.log"
 PROMETHEUS_BRIDGE_HISTORY_DIR="$run_dir/history" \
 start deephaven env "${kafka_env[@]}" .venv/bin/python -u scripts/run_deephaven.py \
-  --host 127.0.0.1 --port "$DEEPHAVEN_PORT" --heap "$DEEPHAVEN_HEAP" \
+  --host 127.0.0.1 --port "$DEEPHAVEN_PORT" --heap "$DEEPHAVEN_HEAP" --gc "$DEEPHAVEN_GC" \
   --app-dir app.d --data-dir "$run_dir/deephaven"
 start prometheus "$prometheus_bin" \
   --config.file="$run_dir/prometheus/prometheus.yml" \

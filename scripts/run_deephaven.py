@@ -25,6 +25,15 @@ def main() -> int:
     p.add_argument("--heap", default="2g", help="JVM heap size (-Xmx)")
     p.add_argument("--psk-file", default=None, help="file holding a pre-shared key; enables PSK auth")
     p.add_argument("--psk-env", default=None, help="environment variable holding a pre-shared key; enables PSK auth")
+    p.add_argument(
+        "--gc",
+        choices=("zgc", "g1"),
+        default="zgc",
+        help="the JVM's garbage collector: zgc (default) pauses for well under a millisecond; "
+        "g1 (deephaven-server's default, with a 100 ms pause target) paused 30-220 ms every few seconds "
+        "under the bridge's load, which was the p99 of its acknowledgements (docs/performance.md)",
+    )
+    p.add_argument("--jvm-arg", action="append", default=[], help="one more JVM argument (repeatable); it overrides the defaults")
     args = p.parse_args()
 
     jvm_args = [f"-Xmx{args.heap}", "-Dprocess.info.system-info.enabled=false"]
@@ -62,6 +71,11 @@ def main() -> int:
             f"-Ddeephaven.dataDir={d}/data",
             f"-Dstorage.path={d}/data",
         ]
+
+    if args.gc == "zgc":
+        # deephaven-server's defaults select G1; two collectors cannot both be on.
+        jvm_args += ["-XX:-UseG1GC", "-XX:+UseZGC"]
+    jvm_args += args.jvm_arg
 
     from deephaven_server import Server
 

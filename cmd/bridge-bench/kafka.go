@@ -44,7 +44,7 @@ func kafkaMain(o options) error {
 	const prefix = "bench_"
 	os.Setenv("PROMETHEUS_BRIDGE_KAFKA_BROKERS", broker)
 	os.Setenv("PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX", prefix)
-	stopDH, dh, err := startDeephavenApp(root, dir, o.heap)
+	stopDH, dh, err := startDeephavenApp(root, dir, o.server())
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ import (
 type options struct {
 	deephaven    string
 	heap         string
+	gc           string
 	alerts       int
 	pacedRate    int
 	pacedSeconds int
@@ -93,6 +94,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.deephaven, "deephaven", "", "Deephaven host:port (default: start a server)")
 	flag.StringVar(&o.heap, "heap", "6g", "heap of the Deephaven server started here")
+	flag.StringVar(&o.gc, "gc", "zgc", "garbage collector of the Deephaven server started here: zgc or g1 (scripts/run_deephaven.py --gc)")
 	flag.IntVar(&o.alerts, "alerts", 10_000, "alerts per run")
 	flag.IntVar(&o.pacedRate, "paced-rate", 2000, "alerts/s of the paced runs")
 	flag.IntVar(&o.pacedSeconds, "paced-seconds", 10, "length of the paced runs")
@@ -159,7 +161,7 @@ func run(o options) error {
 	defer os.RemoveAll(dir)
 	dh := o.deephaven
 	if dh == "" {
-		stop, addr, err := startDeephaven(root, dir, o.heap)
+		stop, addr, err := startDeephaven(root, dir, o.server())
 		if err != nil {
 			return err
 		}
@@ -172,7 +174,11 @@ func run(o options) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build: %w", err)
 	}
-	fmt.Printf("bridge-bench: Deephaven at %s, %d alerts per run, %s\n\n", dh, o.alerts, time.Now().UTC().Format(time.RFC3339))
+	server := "started here: heap " + o.heap + ", collector " + o.gc
+	if o.deephaven != "" {
+		server = "not started here"
+	}
+	fmt.Printf("bridge-bench: Deephaven at %s (%s), %d alerts per run, %s\n\n", dh, server, o.alerts, time.Now().UTC().Format(time.RFC3339))
 
 	var original float64
 	if o.part("original") {
@@ -340,18 +346,21 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// server returns run_deephaven.py's arguments for the server started here.
+func (o options) server() []string { return []string{"--heap", o.heap, "--gc", o.gc} }
+
 // startDeephaven starts scripts/run_deephaven.py and waits for it.
-func startDeephaven(root, dir, heap string) (stop func(), addr string, err error) {
-	return startDeephavenDir(root, dir, heap, "")
+func startDeephaven(root, dir string, jvm []string) (stop func(), addr string, err error) {
+	return startDeephavenDir(root, dir, jvm, "")
 }
 
 // startDeephavenApp starts Deephaven with app.d, which reads its mode from
 // the environment this process passes on.
-func startDeephavenApp(root, dir, heap string) (stop func(), addr string, err error) {
-	return startDeephavenDir(root, dir, heap, filepath.Join(root, "app.d"))
+func startDeephavenApp(root, dir string, jvm []string) (stop func(), addr string, err error) {
+	return startDeephavenDir(root, dir, jvm, filepath.Join(root, "app.d"))
 }
 
-func startDeephavenDir(root, dir, heap, appDir string) (stop func(), addr string, err error) {
+func startDeephavenDir(root, dir string, jvm []string, appDir string) (stop func(), addr string, err error) {
 	addr, err = freeAddr()
 	if err != nil {
 		return nil, "", err
@@ -366,8 +375,8 @@ func startDeephavenDir(root, dir, heap, appDir string) (stop func(), addr string
 	if py == "" {
 		py = filepath.Join(root, ".venv", "bin", "python")
 	}
-	cmd := exec.Command(py, filepath.Join(root, "scripts", "run_deephaven.py"),
-		"--port", port, "--heap", heap, "--data-dir", filepath.Join(dir, "deephaven"))
+	args := append([]string{filepath.Join(root, "scripts", "run_deephaven.py"), "--port", port, "--data-dir", filepath.Join(dir, "deephaven")}, jvm...)
+	cmd := exec.Command(py, args...)
 	if appDir != "" {
 		cmd.Args = append(cmd.Args, "--app-dir", appDir)
 	}

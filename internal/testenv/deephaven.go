@@ -30,6 +30,9 @@ type DeephavenOptions struct {
 	// Heap is the JVM's maximum heap, e.g. "1g"; empty uses the start
 	// script's default.
 	Heap string
+	// GC is the garbage collector (run_deephaven.py --gc: "zgc" or "g1");
+	// empty uses the start script's default.
+	GC string
 	// Port is the port to listen on; 0 picks a free one.
 	Port int
 	// JVMArgs are extra JVM options, typically -Dproperty=value settings
@@ -93,6 +96,9 @@ func newDeephaven(t testing.TB, dir string, opts DeephavenOptions) (*Process, er
 	}
 	if opts.Heap != "" {
 		argv = append(argv, "--heap", opts.Heap)
+	}
+	if opts.GC != "" {
+		argv = append(argv, "--gc", opts.GC)
 	}
 	if opts.PSK != "" {
 		// A file rather than an argument keeps the key out of ps output.
