@@ -936,9 +936,16 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	var rawRows int
 	runPath := func() error {
 		var uploads atomic.Int64
+		var sizesMu sync.Mutex
+		var sizes []string // rows and duration of each upload, in the order they ended
 		upload := func(ctx context.Context, rs []rows.MetricRow) error {
 			uploads.Add(1)
-			return tb.AddMetrics(ctx, rs)
+			start := time.Now()
+			err := tb.AddMetrics(ctx, rs)
+			sizesMu.Lock()
+			sizes = append(sizes, fmt.Sprintf("%d@%dms", len(rs), time.Since(start).Milliseconds()))
+			sizesMu.Unlock()
+			return err
 		}
 		b := sink.New(upload, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows}, nil, nil)
 		bctx, stop := context.WithCancel(ctx)
@@ -962,7 +969,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		pipeline = time.Since(start)
 		stop()
 		<-done
-		fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average\n", uploads.Load(), int64(n)/max(uploads.Load(), 1))
+		fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average (rows@time as they ended: %s)\n", uploads.Load(), int64(n)/max(uploads.Load(), 1), strings.Join(sizes, " "))
 		close(errc)
 		for err := range errc {
 			if err != nil {
