@@ -172,11 +172,11 @@ func (k *Keeper) expire(ctx context.Context, t *tables.Tables, a tables.Aged, cu
 	}
 	n, err := t.Expire(ctx, a.Input, cutoff, keep)
 	if exp == nil {
+		if n > 0 { // deleted, even if an error came after
+			k.dropped.WithLabelValues(a.Name).Add(float64(n))
+		}
 		if err != nil {
 			return fmt.Errorf("retention: %s: %w", a.Name, err)
-		}
-		if n > 0 {
-			k.dropped.WithLabelValues(a.Name).Add(float64(n))
 		}
 		return nil
 	}
