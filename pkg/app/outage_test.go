@@ -83,16 +83,27 @@ scrape_configs:
 			continue
 		}
 		inWindow++
-		v, _, _, err := papi.Query(ctx, expr, at)
-		if err != nil {
-			t.Fatal(err)
+		answer := func(at time.Time) float64 {
+			v, _, _, err := papi.Query(ctx, expr, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vec, ok := v.(model.Vector)
+			if !ok || len(vec) != 1 {
+				t.Fatalf("Prometheus at %v: %v", at, v)
+			}
+			return float64(vec[0].Value)
 		}
-		vec, ok := v.(model.Vector)
-		if !ok || len(vec) != 1 {
-			t.Fatalf("Prometheus at %v: %v", at, v)
+		want := answer(at)
+		if want != vals[at] && at.Before(stoppedAt) && answer(at.Add(-time.Second)) == vals[at] {
+			// Polled live, not backfilled: a scrape stamped just before
+			// the poll can be appended just after it, so the poll saw the
+			// scrape before (seen in CI: 0 where Prometheus later said
+			// 418, the head's first series count).
+			want = vals[at]
 		}
-		if float64(vec[0].Value) != vals[at] {
-			t.Errorf("row at %v has %v, Prometheus says %v", at, vals[at], vec[0].Value)
+		if want != vals[at] {
+			t.Errorf("row at %v has %v, Prometheus says %v", at, vals[at], want)
 		}
 		checked++
 	}
