@@ -1,6 +1,7 @@
 package deephaven
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,8 +24,11 @@ func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow
 	if err != nil {
 		return err
 	}
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(c.mem))
-	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"export", strconv.FormatInt(int64(exportID(id)), 10)}})
+	body := c.body()
+	defer c.keepBody(body)
+	pw := &payloadWriter{stream: stream, body: body}
+	pw.fd.FlightDescriptor = &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"export", strconv.FormatInt(int64(exportID(id)), 10)}}
+	w := ipc.NewWriterWithPayloadWriter(pw, ipc.WithSchema(schema), ipc.WithAllocator(c.mem))
 	for _, rec := range recs {
 		if !rec.Schema().Equal(schema) {
 			w.Close()
@@ -65,6 +69,32 @@ func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow
 			return err
 		}
 	}
+}
+
+// payloadWriter sends IPC messages as FlightData, as flight.NewRecordWriter
+// does, but serializes bodies into a buffer that outlives the upload (Send
+// has copied the message into gRPC's own buffers when it returns). The
+// first message carries the flight descriptor.
+type payloadWriter struct {
+	stream flight.FlightService_DoPutClient
+	fd     flight.FlightData
+	body   *bytes.Buffer
+}
+
+func (p *payloadWriter) Start() error { return nil }
+func (p *payloadWriter) Close() error { return nil }
+
+func (p *payloadWriter) WritePayload(payload ipc.Payload) error {
+	meta := payload.Meta()
+	defer meta.Release()
+	p.body.Reset()
+	if err := payload.SerializeBody(p.body); err != nil {
+		return fmt.Errorf("serialize a Flight message: %w", err)
+	}
+	p.fd.DataHeader, p.fd.DataBody = meta.Bytes(), p.body.Bytes()
+	err := p.stream.Send(&p.fd)
+	p.fd.FlightDescriptor = nil
+	return err
 }
 
 // drainErr prefers the server's status (read from the stream) over a local
