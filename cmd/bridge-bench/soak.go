@@ -49,9 +49,7 @@ func soak(ctx context.Context, dh string, dhPid int, o soakOptions, out io.Write
 	}
 	defer c.Close()
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	tb := tables.New(c, tables.Names{Alerts: "soak_alerts_" + sfx, Metrics: "soak_metrics_" + sfx, Joined: "soak_joined_" + sfx,
-		Rules: "soak_rules_" + sfx, State: "soak_state_" + sfx, Notifications: "soak_notes_" + sfx, Episodes: "soak_episodes_" + sfx,
-		Checkpoints: "soak_checkpoints_" + sfx}, nil)
+	tb := tables.New(c, tables.DefaultNames.WithSuffix("soak_"+sfx), nil)
 	tb.SetUploadsInFlight(4)
 	if err := tb.Ensure(ctx); err != nil {
 		return nil, err

@@ -48,8 +48,7 @@ func TestStepStoppedAfterTheDeleteCommitsTheExport(t *testing.T) {
 	}
 	defer c.Close()
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	names := tables.Names{Alerts: "ra_" + sfx, Metrics: "rm_" + sfx, Joined: "rj_" + sfx, Rules: "rr_" + sfx, State: "rs_" + sfx,
-		Notifications: "rn_" + sfx, Episodes: "re_" + sfx, Checkpoints: "rc_" + sfx, Samples: "rsm_" + sfx}
+	names := tables.DefaultNames.WithSuffix(sfx)
 	tb := tables.New(c, names, nil)
 	if err := tb.Ensure(ctx); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,15 @@ var DefaultNames = Names{
 	Samples: rows.DefaultSamplesTable,
 }
 
+// WithSuffix returns the names with "_" and sfx appended to each: tables of
+// their own for one test or benchmark run on a shared server.
+func (n Names) WithSuffix(sfx string) Names {
+	for _, name := range []*string{&n.Alerts, &n.Metrics, &n.Joined, &n.Rules, &n.State, &n.Notifications, &n.Episodes, &n.Checkpoints, &n.Samples} {
+		*name += "_" + sfx
+	}
+	return n
+}
+
 // Tables writes rows into the bridge's tables.
 //
 // All methods are safe for concurrent use. Ensure may run at any time (at

@@ -26,8 +26,7 @@ func setup(t *testing.T) (*deephaven.Client, *tables.Tables) {
 	}
 	t.Cleanup(func() { c.Close() })
 	sfx := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	n := tables.Names{Alerts: "ta_" + sfx, Metrics: "tm_" + sfx, Joined: "tj_" + sfx, Rules: "tr_" + sfx, State: "ts_" + sfx,
-		Notifications: "tn_" + sfx, Episodes: "te_" + sfx, Checkpoints: "tc_" + sfx, Samples: "tsm_" + sfx}
+	n := tables.DefaultNames.WithSuffix(sfx)
 	tb := tables.New(c, n, nil)
 	if err := tb.Ensure(ctx); err != nil {
 		t.Fatal(err)
