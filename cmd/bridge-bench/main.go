@@ -94,7 +94,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.deephaven, "deephaven", "", "Deephaven host:port (default: start a server)")
 	flag.StringVar(&o.heap, "heap", "6g", "heap of the Deephaven server started here")
-	flag.StringVar(&o.gc, "gc", "zgc", "garbage collector of the Deephaven server started here: zgc or g1 (scripts/run_deephaven.py --gc)")
+	flag.StringVar(&o.gc, "gc", "zgc", "garbage collector of the Deephaven server started here: zgc or g1 (scripts/run_deephaven.py --gc); --soak and --retention-keys always use g1")
 	flag.IntVar(&o.alerts, "alerts", 10_000, "alerts per run")
 	flag.IntVar(&o.pacedRate, "paced-rate", 2000, "alerts/s of the paced runs")
 	flag.IntVar(&o.pacedSeconds, "paced-seconds", 10, "length of the paced runs")
@@ -121,6 +121,12 @@ func main() {
 	run := run
 	if o.soak > 0 || o.keys > 0 {
 		run = soakMain
+		// The soak's server runs G1 (soakMain says why); a --gc asking
+		// for another would be ignored, so it is refused.
+		if o.gc != "g1" && flagSet("gc") {
+			fmt.Fprintln(os.Stderr, "bridge-bench: --soak and --retention-keys run their Deephaven with G1 to read its heap; drop --gc", o.gc)
+			os.Exit(2)
+		}
 	}
 	if o.only == "kafka" {
 		run = kafkaMain
@@ -129,6 +135,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bridge-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func (o options) part(name string) bool {
@@ -915,9 +928,7 @@ func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error 
 // tables of their own, and returns their rows/s.
 func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight int, rawFirst bool) (path, raw float64, err error) {
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	tb := tables.New(c, tables.Names{Alerts: "benchm_alerts_" + sfx, Metrics: "benchm_metrics_" + sfx, Joined: "benchm_joined_" + sfx,
-		Rules: "benchm_rules_" + sfx, State: "benchm_state_" + sfx, Notifications: "benchm_notifications_" + sfx,
-		Episodes: "benchm_episodes_" + sfx, Checkpoints: "benchm_checkpoints_" + sfx, Samples: "benchm_samples_" + sfx}, nil)
+	tb := tables.New(c, tables.DefaultNames.WithSuffix("benchm_"+sfx), nil)
 	tb.SetUploadsInFlight(inFlight)
 	if err := tb.Ensure(ctx); err != nil {
 		return 0, 0, err
@@ -937,13 +948,14 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	runPath := func() error {
 		var uploads atomic.Int64
 		var sizesMu sync.Mutex
-		var sizes []string // rows and duration of each upload, in the order they ended
+		var sizes []string // rows, start and duration of each upload, in the order they ended
+		var start time.Time
 		upload := func(ctx context.Context, rs []rows.MetricRow) error {
 			uploads.Add(1)
-			start := time.Now()
+			began := time.Now()
 			err := tb.AddMetrics(ctx, rs)
 			sizesMu.Lock()
-			sizes = append(sizes, fmt.Sprintf("%d@%dms", len(rs), time.Since(start).Milliseconds()))
+			sizes = append(sizes, fmt.Sprintf("%d@+%d:%dms", len(rs), began.Sub(start).Milliseconds(), time.Since(began).Milliseconds()))
 			sizesMu.Unlock()
 			return err
 		}
@@ -951,7 +963,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		bctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { b.Run(bctx, ctx); close(done) }()
-		start := time.Now()
+		start = time.Now()
 		var wg sync.WaitGroup
 		errc := make(chan error, responses)
 		for i := 0; i < responses; i++ {
@@ -969,7 +981,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		pipeline = time.Since(start)
 		stop()
 		<-done
-		fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average (rows@time as they ended: %s)\n", uploads.Load(), int64(n)/max(uploads.Load(), 1), strings.Join(sizes, " "))
+		fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average (rows@+start:duration as they ended: %s)\n", uploads.Load(), int64(n)/max(uploads.Load(), 1), strings.Join(sizes, " "))
 		close(errc)
 		for err := range errc {
 			if err != nil {
