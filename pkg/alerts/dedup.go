@@ -48,28 +48,14 @@ func NewDedup(capacity int) *Dedup {
 	return d
 }
 
-// Seen reports whether k was added and not yet evicted. A hit makes k the
-// most recently used key, so an alert that keeps being re-sent stays known.
-func (d *Dedup) Seen(k rows.AlertKey) bool { return d.seenID(d.id(k)) }
-
-// Add records keys as written, evicting the least recently used keys beyond
-// the capacity. Call it only once the rows are durable: a key added for a
-// failed write would make the sender's retry look like a repeat.
-func (d *Dedup) Add(keys ...rows.AlertKey) { d.addIDs(d.idsOf(keys)) }
-
 // id is the key's keyID in this cache. The handler takes it once per alert
 // and passes it to seenID and addSinceIDs: hashing is most of what a lookup
 // costs.
 func (d *Dedup) id(k rows.AlertKey) keyID { return hashKey(d.ids, k) }
 
-func (d *Dedup) idsOf(keys []rows.AlertKey) []keyID {
-	ids := make([]keyID, len(keys))
-	for i, k := range keys {
-		ids[i] = d.id(k)
-	}
-	return ids
-}
-
+// seenID reports whether id was added and not yet evicted. A hit makes it
+// the most recently used key, so an alert that keeps being re-sent stays
+// known.
 func (d *Dedup) seenID(id keyID) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -80,6 +66,9 @@ func (d *Dedup) seenID(id keyID) bool {
 	return ok
 }
 
+// addIDs records ids as written, evicting the least recently used keys
+// beyond the capacity. Call it only once the rows are durable: a key added
+// for a failed write would make the sender's retry look like a repeat.
 func (d *Dedup) addIDs(ids []keyID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -94,7 +83,7 @@ func (d *Dedup) addIDs(ids []keyID) {
 }
 
 // Epoch returns a value that changes with every Reset. Take it before
-// writing rows and pass it to AddSince, so that keys of a write that was in
+// writing rows and pass it to addSinceIDs, so that keys of a write that was in
 // flight during a Reset are not remembered.
 func (d *Dedup) Epoch() uint64 {
 	d.mu.Lock()
@@ -102,11 +91,7 @@ func (d *Dedup) Epoch() uint64 {
 	return d.epoch
 }
 
-// AddSince is Add, unless Reset was called since Epoch returned epoch.
-func (d *Dedup) AddSince(epoch uint64, keys ...rows.AlertKey) {
-	d.addSinceIDs(epoch, d.idsOf(keys))
-}
-
+// addSinceIDs is addIDs, unless Reset was called since Epoch returned epoch.
 func (d *Dedup) addSinceIDs(epoch uint64, ids []keyID) {
 	d.mu.Lock()
 	stale := d.epoch != epoch

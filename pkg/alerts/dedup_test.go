@@ -15,22 +15,37 @@ func key(i int) rows.AlertKey {
 	return rows.AlertKey{Fingerprint: fmt.Sprintf("%016x", i), Status: StatusFiring, PrometheusDateTime: int64(i)}
 }
 
+// seen, add and addSince take keys where the handler passes keyIDs.
+func (d *Dedup) seen(k rows.AlertKey) bool { return d.seenID(d.id(k)) }
+func (d *Dedup) add(keys ...rows.AlertKey) { d.addIDs(d.idsOf(keys)) }
+func (d *Dedup) addSince(epoch uint64, keys ...rows.AlertKey) {
+	d.addSinceIDs(epoch, d.idsOf(keys))
+}
+
+func (d *Dedup) idsOf(keys []rows.AlertKey) []keyID {
+	ids := make([]keyID, len(keys))
+	for i, k := range keys {
+		ids[i] = d.id(k)
+	}
+	return ids
+}
+
 func TestDedupEvictsLeastRecentlyUsed(t *testing.T) {
 	d := NewDedup(3)
-	d.Add(key(1), key(2), key(3))
-	if !d.Seen(key(1)) { // 1 becomes the most recently used
+	d.add(key(1), key(2), key(3))
+	if !d.seen(key(1)) { // 1 becomes the most recently used
 		t.Fatal("key 1 not seen")
 	}
-	d.Add(key(4)) // evicts 2
+	d.add(key(4)) // evicts 2
 	for i, want := range map[int]bool{1: true, 2: false, 3: true, 4: true} {
-		if got := d.Seen(key(i)); got != want {
+		if got := d.seen(key(i)); got != want {
 			t.Errorf("Seen(%d) = %v, want %v", i, got, want)
 		}
 	}
 	if d.Len() != 3 {
 		t.Errorf("Len = %d, want 3", d.Len())
 	}
-	d.Add(key(4), key(4)) // re-adding is a no-op
+	d.add(key(4), key(4)) // re-adding is a no-op
 	if d.Len() != 3 {
 		t.Errorf("Len after re-add = %d, want 3", d.Len())
 	}
@@ -52,14 +67,14 @@ func TestDedupMatchesAModelLRU(t *testing.T) {
 		switch op := r.IntN(100); {
 		case op < 45:
 			want := slices.Contains(model, k)
-			if got := d.Seen(key(k)); got != want {
+			if got := d.seen(key(k)); got != want {
 				t.Fatalf("step %d: Seen(%d) = %v, want %v (model %v)", step, k, got, want, model)
 			}
 			if want {
 				touch(k)
 			}
 		case op < 95:
-			d.Add(key(k))
+			d.add(key(k))
 			touch(k)
 		case op < 97:
 			d.Reset()
@@ -80,10 +95,10 @@ func TestDedupMatchesAModelLRU(t *testing.T) {
 func TestDedupSetCapacity(t *testing.T) {
 	d := NewDedup(10)
 	for i := range 10 {
-		d.Add(key(i))
+		d.add(key(i))
 	}
 	d.SetCapacity(2) // keeps the two most recent, 8 and 9
-	if d.Len() != 2 || !d.Seen(key(8)) || !d.Seen(key(9)) || d.Seen(key(7)) {
+	if d.Len() != 2 || !d.seen(key(8)) || !d.seen(key(9)) || d.seen(key(7)) {
 		t.Errorf("after shrink: len %d", d.Len())
 	}
 	d.SetCapacity(0) // clamps to 1 rather than refusing everything
@@ -99,8 +114,8 @@ func TestDedupConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 1000 {
 				k := key(g*1000 + i%150)
-				if !d.Seen(k) {
-					d.Add(k)
+				if !d.seen(k) {
+					d.add(k)
 				}
 			}
 		})
@@ -116,18 +131,18 @@ func TestDedupConcurrent(t *testing.T) {
 func TestDedupResetAndEpoch(t *testing.T) {
 	d := NewDedup(10)
 	k1, k2 := rows.AlertKey{Fingerprint: "1"}, rows.AlertKey{Fingerprint: "2"}
-	d.Add(k1)
+	d.add(k1)
 	before := d.Epoch()
 	d.Reset()
-	if d.Seen(k1) || d.Len() != 0 {
-		t.Fatalf("after Reset: seen %v, len %d", d.Seen(k1), d.Len())
+	if d.seen(k1) || d.Len() != 0 {
+		t.Fatalf("after Reset: seen %v, len %d", d.seen(k1), d.Len())
 	}
-	d.AddSince(before, k2)
-	if d.Seen(k2) {
+	d.addSince(before, k2)
+	if d.seen(k2) {
 		t.Fatal("a write from before the Reset was remembered")
 	}
-	d.AddSince(d.Epoch(), k2)
-	if !d.Seen(k2) {
+	d.addSince(d.Epoch(), k2)
+	if !d.seen(k2) {
 		t.Fatal("a write after the Reset was not remembered")
 	}
 }
@@ -147,7 +162,7 @@ func TestDedupMemoryFlatUnderChurn(t *testing.T) {
 	}
 	add := func(from, to int) {
 		for i := from; i < to; i++ {
-			d.Add(key(i))
+			d.add(key(i))
 		}
 	}
 	add(0, 5*capacity)
