@@ -33,6 +33,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -876,6 +878,12 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 // rounds of both, and prints the medians. The first two rounds are
 // unmeasured: the server's JIT is still compiling this table's add, and
 // the raw upload ran 30–40 % slower in them than in the rounds after.
+//
+// The raw upload goes into the same tables as the path: the bridge's
+// metrics input table with the as-of join and the other derived tables
+// hanging off it, whose upkeep the server pays on every add. A third
+// upload of the same rows into a plain input table, with nothing derived
+// from it, shows that cost.
 func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error {
 	if maxRows <= 0 {
 		maxRows = config.DefaultBatchMaxRows // as the bridge
@@ -901,38 +909,118 @@ func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var paths, raws, ratios []float64
+	mt, err := newMetricsTables(ctx, c, inFlight)
+	if err != nil {
+		return err
+	}
+	var paths, raws, plains []metricsRun
+	var ratios, plainRatios []float64
 	const warmup = 2
 	for r := 1 - warmup; r <= rounds; r++ {
 		fmt.Fprintf(os.Stderr, "metrics, round %d of %d (up to 0: warm-up)...\n", r, rounds)
-		pr, rr, err := metricsRound(ctx, c, n, maxRows, inFlight, r%2 == 0)
+		path, raw, plain, err := mt.round(ctx, n, maxRows, inFlight, r%2 == 0)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "  path %.0f rows/s, raw %.0f rows/s (%.0f %%)\n", pr, rr, 100*pr/rr)
+		if err := mt.empty(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "  path %.0f rows/s, raw %.0f rows/s (%.0f %%), raw into a plain table %.0f rows/s (%.0f %%); Deephaven CPU per 1,000 rows: %s, %s, %s\n",
+			path.rate, raw.rate, 100*path.rate/raw.rate, plain.rate, 100*path.rate/plain.rate, path.cpuPer1000(), raw.cpuPer1000(), plain.cpuPer1000())
 		if r > 0 {
 			// The ratio is taken within a round, whose runs follow each
 			// other: other load on the machine changes less within one.
-			paths, raws, ratios = append(paths, pr), append(raws, rr), append(ratios, pr/rr)
+			paths, raws, plains = append(paths, path), append(raws, raw), append(plains, plain)
+			ratios, plainRatios = append(ratios, path.rate/raw.rate), append(plainRatios, path.rate/plain.rate)
 		}
 	}
-	pr, rr := median(paths), median(raws)
-	fmt.Printf("| metrics path (median of %d rounds) | rows | rows/s | vs raw upload |\n", rounds)
-	fmt.Println("|---|---:|---:|---:|")
-	fmt.Printf("| decoded responses (1000 series each, %d concurrent) → rows → sink → Deephaven | %d | %.0f | %.0f %% |\n", n/1000, n, pr, 100*median(ratios))
-	fmt.Printf("| client's raw upload of the same rows, already converted (one batch) | %d | %.0f | 100 %% |\n", n, rr)
+	fmt.Printf("| metrics path (median of %d rounds) | rows | rows/s | vs raw upload | Deephaven CPU per 1,000 rows |\n", rounds)
+	fmt.Println("|---|---:|---:|---:|---:|")
+	fmt.Printf("| decoded responses (1000 series each, %d concurrent) → rows → sink → Deephaven | %d | %.0f | %.0f %% | %s |\n", n/1000, n, medianRun(paths).rate, 100*median(ratios), medianRun(paths).cpuPer1000())
+	fmt.Printf("| client's raw upload of the same rows, already converted (one batch), into the same tables | %d | %.0f | 100 %% | %s |\n", n, medianRun(raws).rate, medianRun(raws).cpuPer1000())
+	fmt.Printf("| the same into a plain input table, nothing derived from it (path vs it: %.0f %%) | %d | %.0f | | %s |\n", 100*median(plainRatios), n, medianRun(plains).rate, medianRun(plains).cpuPer1000())
 	return nil
 }
 
-// metricsRound runs the metrics path and the raw upload once each, into
-// tables of their own, and returns their rows/s.
-func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight int, rawFirst bool) (path, raw float64, err error) {
-	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
-	tb := tables.New(c, tables.DefaultNames.WithSuffix("benchm_"+sfx), nil)
-	tb.SetUploadsInFlight(inFlight)
-	if err := tb.Ensure(ctx); err != nil {
-		return 0, 0, err
+// metricsRun is one timed part of a metrics round.
+type metricsRun struct {
+	rows      int
+	rate      float64       // rows/s
+	serverCPU time.Duration // Deephaven's CPU time meanwhile (0: its pid is unknown)
+}
+
+func (m metricsRun) cpuPer1000() string {
+	if m.serverCPU <= 0 || m.rows == 0 {
+		return "n/a"
 	}
+	return fmt.Sprintf("%.1f ms", float64(m.serverCPU.Microseconds())/float64(m.rows))
+}
+
+// medianRun returns the run of median rate, with its CPU time.
+func medianRun(runs []metricsRun) metricsRun {
+	s := slices.Clone(runs)
+	slices.SortFunc(s, func(a, b metricsRun) int { return cmp.Compare(a.rate, b.rate) })
+	return s[len(s)/2]
+}
+
+// timed runs f and returns its rows/s and the server's CPU time meanwhile.
+func timed(rows int, f func() error) (metricsRun, error) {
+	cpu0 := procCPU(deephavenPid)
+	start := time.Now()
+	if err := f(); err != nil {
+		return metricsRun{}, err
+	}
+	d := time.Since(start)
+	return metricsRun{rows: rows, rate: float64(rows) / d.Seconds(), serverCPU: procCPU(deephavenPid) - cpu0}, nil
+}
+
+// metricsTables are the tables of the metrics runs: the path's set of
+// the bridge's tables, another set for the raw upload, and a plain input
+// table. Every round writes into the same tables, which are emptied after
+// it: fresh tables each round left the server holding every round's rows,
+// and its later rounds ran on a fuller heap than its first; and the
+// bridge's tables, too, live as long as it does.
+type metricsTables struct {
+	path, raw *tables.Tables
+	plain     *deephaven.InputTable
+}
+
+func newMetricsTables(ctx context.Context, c *deephaven.Client, inFlight int) (*metricsTables, error) {
+	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	mt := &metricsTables{
+		path: tables.New(c, tables.DefaultNames.WithSuffix("benchm_"+sfx), nil),
+		raw:  tables.New(c, tables.DefaultNames.WithSuffix("benchr_"+sfx), nil),
+	}
+	mt.path.SetUploadsInFlight(inFlight)
+	for _, tb := range []*tables.Tables{mt.path, mt.raw} {
+		if err := tb.Ensure(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	mt.plain, _, err = c.EnsureInputTable(ctx, "benchp_"+sfx, rows.MetricSchema, rows.MetricsTable.Keys...)
+	return mt, err
+}
+
+// empty deletes every row of the three metrics tables.
+func (mt *metricsTables) empty(ctx context.Context) error {
+	all := time.Now().Add(24 * time.Hour)
+	for _, tb := range []*tables.Tables{mt.path, mt.raw} {
+		if _, err := tb.Expire(ctx, tables.Metrics, all, nil); err != nil {
+			return err
+		}
+	}
+	frozen, err := mt.plain.Table().Freeze(ctx)
+	if err != nil {
+		return err
+	}
+	defer frozen.Release(ctx)
+	return mt.plain.DeleteRows(ctx, frozen)
+}
+
+// round runs the metrics path and the raw uploads once each and returns
+// their rates.
+func (mt *metricsTables) round(ctx context.Context, n, maxRows, inFlight int, rawFirst bool) (path, raw, plain metricsRun, err error) {
 	// A decoded instant-query response of 1,000 series, as client_golang
 	// returns it.
 	const series = 1000
@@ -943,8 +1031,20 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 	}
 	responses := n / series
 
-	var pipeline, rawD time.Duration
-	var rawRows int
+	// The raw uploads' rows, converted and in one record before the
+	// clock, keyed (Writer, Slot) as the bridge's.
+	all := make([]rows.MetricRow, 0, n)
+	for i := 0; i < responses; i++ {
+		rs, _, _ := poller.ToRows("bench", vec, time.Now())
+		all = append(all, rs...)
+	}
+	slots := make([]int64, len(all))
+	for i := range slots {
+		slots[i] = int64(i)
+	}
+	rec := rows.MetricRecord(memory.DefaultAllocator, all, rows.Places{Writer: 1, Slots: slots})
+	defer rec.Release()
+
 	runPath := func() error {
 		var uploads atomic.Int64
 		var sizesMu sync.Mutex
@@ -953,7 +1053,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		upload := func(ctx context.Context, rs []rows.MetricRow) error {
 			uploads.Add(1)
 			began := time.Now()
-			err := tb.AddMetrics(ctx, rs)
+			err := mt.path.AddMetrics(ctx, rs)
 			sizesMu.Lock()
 			sizes = append(sizes, fmt.Sprintf("%d@+%d:%dms", len(rs), began.Sub(start).Milliseconds(), time.Since(began).Milliseconds()))
 			sizesMu.Unlock()
@@ -963,6 +1063,7 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		bctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { b.Run(bctx, ctx); close(done) }()
+		defer func() { stop(); <-done }()
 		start = time.Now()
 		var wg sync.WaitGroup
 		errc := make(chan error, responses)
@@ -978,9 +1079,6 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 			}()
 		}
 		wg.Wait()
-		pipeline = time.Since(start)
-		stop()
-		<-done
 		fmt.Fprintf(os.Stderr, "  path: %d uploads, %d rows each on average (rows@+start:duration as they ended: %s)\n", uploads.Load(), int64(n)/max(uploads.Load(), 1), strings.Join(sizes, " "))
 		close(errc)
 		for err := range errc {
@@ -990,46 +1088,25 @@ func metricsRound(ctx context.Context, c *deephaven.Client, n, maxRows, inFlight
 		}
 		return nil
 	}
-	runRaw := func() error {
-		// The client's raw upload of the same rows, already converted, in
-		// one batch.
-		all := make([]rows.MetricRow, 0, n)
-		for i := 0; i < responses; i++ {
-			rs, _, _ := poller.ToRows("bench", vec, time.Now())
-			all = append(all, rs...)
-		}
-		// The same table kind as the bridge's: slotted, keyed on (Writer, Slot).
-		rawTable, _, err := c.EnsureInputTable(ctx, "benchm_raw_"+sfx, rows.MetricSchema, rows.MetricsTable.Keys...)
-		if err != nil {
-			return err
-		}
-		slots := make([]int64, len(all))
-		for i := range slots {
-			slots[i] = int64(i)
-		}
-		rec := rows.MetricRecord(memory.DefaultAllocator, all, rows.Places{Writer: 1, Slots: slots})
-		defer rec.Release()
-		start := time.Now()
-		if err := rawTable.Add(ctx, rec); err != nil {
-			return err
-		}
-		rawD = time.Since(start)
-		rawRows = len(all)
-		return nil
-	}
+	runRaw := func() error { return mt.raw.Add(ctx, tables.Metrics, rec) }
+	runPlain := func() error { return mt.plain.Add(ctx, rec) }
+
 	// Which goes first alternates from round to round, so that neither
 	// always runs on the server the other just loaded.
-	first, second := runPath, runRaw
 	if rawFirst {
-		first, second = runRaw, runPath
+		if raw, err = timed(n, runRaw); err == nil {
+			if plain, err = timed(n, runPlain); err == nil {
+				path, err = timed(n, runPath)
+			}
+		}
+	} else {
+		if path, err = timed(n, runPath); err == nil {
+			if raw, err = timed(n, runRaw); err == nil {
+				plain, err = timed(n, runPlain)
+			}
+		}
 	}
-	if err := first(); err != nil {
-		return 0, 0, err
-	}
-	if err := second(); err != nil {
-		return 0, 0, err
-	}
-	return float64(responses*series) / pipeline.Seconds(), float64(rawRows) / rawD.Seconds(), nil
+	return path, raw, plain, err
 }
 
 // memoryRun sends 5,000,000 distinct alerts at 8 × 100 and reports the
