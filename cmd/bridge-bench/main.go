@@ -59,7 +59,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
@@ -219,6 +218,8 @@ func run(o options) error {
 		fmt.Printf("| original example: one run_script per alert | 1 | 1 | %d | %.0f | 1× | | |\n", o.alerts, original)
 	}
 	var seq atomic.Int64
+	// Every part that uploads runs on a warm server, as a long-running
+	// bridge meets one: `--only metrics` on a cold one measured the JIT.
 	if o.warmup > 0 && (o.part("matrix") || o.part("journal") || o.part("paced") || o.part("metrics") || o.part("remotewrite")) {
 		if err := warmUp(bin, dir, dh, o.warmup, &seq); err != nil {
 			return err
@@ -301,7 +302,7 @@ func run(o options) error {
 	}
 
 	if o.part("metrics") {
-		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.inFlight, o.metricRounds, o.warmup, o.profile); err != nil {
+		if err := metrics(dh, o.metricRows, o.batchMaxRows, o.inFlight, o.metricRounds, o.profile); err != nil {
 			return err
 		}
 		fmt.Println()
@@ -885,7 +886,7 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 // hanging off it, whose upkeep the server pays on every add. A third
 // upload of the same rows into a plain input table, with nothing derived
 // from it, shows that cost.
-func metrics(dh string, n, maxRows, inFlight, rounds, warmup int, profile string) error {
+func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error {
 	if maxRows <= 0 {
 		maxRows = config.DefaultBatchMaxRows // as the bridge
 	}
@@ -913,12 +914,6 @@ func metrics(dh string, n, maxRows, inFlight, rounds, warmup int, profile string
 	mt, err := newMetricsTables(ctx, c, inFlight)
 	if err != nil {
 		return err
-	}
-	if warmup > 0 {
-		fmt.Fprintf(os.Stderr, "metrics: warming Deephaven up with %d small uploads into the metrics tables...\n", warmup)
-		if err := mt.warmUp(ctx, warmup); err != nil {
-			return err
-		}
 	}
 	var paths, raws, plains []metricsRun
 	var ratios, plainRatios []float64
@@ -1007,58 +1002,6 @@ func newMetricsTables(ctx context.Context, c *deephaven.Client, inFlight int) (*
 	var err error
 	mt.plain, _, err = c.EnsureInputTable(ctx, "benchp_"+sfx, rows.MetricSchema, rows.MetricsTable.Keys...)
 	return mt, err
-}
-
-// warmUp makes n ten-row uploads, from eight goroutines, spread over the
-// three tables, and empties them. Deephaven's JIT compiles the input-table
-// add only after thousands of calls (warmUp of the alert parts); before,
-// the path's eight uploads a round cost it 1.3–2× the CPU per row of the
-// raw upload's one, and the path ran at about 69 % of it (66–78 % in seven
-// runs). After a full run's alert parts had warmed the server, both cost
-// it the same and the path ran at 90–115 % of it.
-func (mt *metricsTables) warmUp(ctx context.Context, n int) error {
-	vec := model.Vector{}
-	for i := range 10 {
-		vec = append(vec, &model.Sample{Metric: model.Metric{"__name__": "warm", "instance": model.LabelValue(fmt.Sprint(i))}, Value: 1, Timestamp: model.Now()})
-	}
-	rs, _, err := poller.ToRows("warm", vec, time.Now())
-	if err != nil {
-		return err
-	}
-	var next atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	for range 8 {
-		g.Go(func() error {
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				if err := mt.warmUpload(gctx, i, rs); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return mt.empty(ctx)
-}
-
-// warmUpload makes the i-th upload of warmUp: into the path's tables as
-// the path does, or a record into the raw or the plain table.
-func (mt *metricsTables) warmUpload(ctx context.Context, i int64, rs []rows.MetricRow) error {
-	if i%3 == 0 {
-		return mt.path.AddMetrics(ctx, rs)
-	}
-	slots := make([]int64, len(rs))
-	for j := range slots {
-		slots[j] = i*int64(len(rs)) + int64(j)
-	}
-	rec := rows.MetricRecord(memory.DefaultAllocator, rs, rows.Places{Writer: 3, Slots: slots})
-	defer rec.Release()
-	if i%3 == 1 {
-		return mt.raw.Add(ctx, tables.Metrics, rec)
-	}
-	return mt.plain.Add(ctx, rec)
 }
 
 // empty deletes every row of the three metrics tables.
