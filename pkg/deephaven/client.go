@@ -61,8 +61,9 @@ type Client struct {
 	bodies chan *bytes.Buffer
 }
 
-// keptBodies is how many message buffers are kept: one per upload in
-// flight, as the bridge's tables run them by default.
+// keptBodies is how many message buffers are kept between uploads. It
+// bounds what they hold (keptBodies × maxKeptBody at most); uploads in
+// flight beyond it, across all tables, serialize into buffers of their own.
 const keptBodies = 4
 
 // maxKeptBody is the largest message buffer kept for reuse: a message of
