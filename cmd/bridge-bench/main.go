@@ -911,7 +911,7 @@ func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	mt, err := newMetricsTables(ctx, c, inFlight)
+	mt, err := newMetricsTables(ctx, c, maxRows, inFlight)
 	if err != nil {
 		return err
 	}
@@ -920,7 +920,7 @@ func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error 
 	const warmupRounds = 2
 	for r := 1 - warmupRounds; r <= rounds; r++ {
 		fmt.Fprintf(os.Stderr, "metrics, round %d of %d (up to 0: warm-up)...\n", r, rounds)
-		path, raw, plain, err := mt.round(ctx, n, maxRows, inFlight, r%2 == 0)
+		path, raw, plain, err := mt.round(ctx, n, r%2 == 0)
 		if err != nil {
 			return err
 		}
@@ -985,13 +985,18 @@ func timed(rows int, f func() error) (metricsRun, error) {
 type metricsTables struct {
 	path, raw *tables.Tables
 	plain     *deephaven.InputTable
+	// The path's batching, as the bridge's deephaven.batch_max_rows and
+	// uploads_in_flight.
+	maxRows, inFlight int
 }
 
-func newMetricsTables(ctx context.Context, c *deephaven.Client, inFlight int) (*metricsTables, error) {
+func newMetricsTables(ctx context.Context, c *deephaven.Client, maxRows, inFlight int) (*metricsTables, error) {
 	sfx := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	mt := &metricsTables{
-		path: tables.New(c, tables.DefaultNames.WithSuffix("benchm_"+sfx), nil),
-		raw:  tables.New(c, tables.DefaultNames.WithSuffix("benchr_"+sfx), nil),
+		path:     tables.New(c, tables.DefaultNames.WithSuffix("benchm_"+sfx), nil),
+		raw:      tables.New(c, tables.DefaultNames.WithSuffix("benchr_"+sfx), nil),
+		maxRows:  maxRows,
+		inFlight: inFlight,
 	}
 	mt.path.SetUploadsInFlight(inFlight)
 	for _, tb := range []*tables.Tables{mt.path, mt.raw} {
@@ -1022,7 +1027,7 @@ func (mt *metricsTables) empty(ctx context.Context) error {
 
 // round runs the metrics path and the raw uploads once each and returns
 // their rates.
-func (mt *metricsTables) round(ctx context.Context, n, maxRows, inFlight int, rawFirst bool) (path, raw, plain metricsRun, err error) {
+func (mt *metricsTables) round(ctx context.Context, n int, rawFirst bool) (path, raw, plain metricsRun, err error) {
 	// A decoded instant-query response of 1,000 series, as client_golang
 	// returns it.
 	const series = 1000
@@ -1061,7 +1066,7 @@ func (mt *metricsTables) round(ctx context.Context, n, maxRows, inFlight int, ra
 			sizesMu.Unlock()
 			return err
 		}
-		b := sink.New(upload, sink.Options{Table: "metrics", MaxInFlight: inFlight, MaxRows: maxRows}, nil, nil)
+		b := sink.New(upload, sink.Options{Table: "metrics", MaxInFlight: mt.inFlight, MaxRows: mt.maxRows}, nil, nil)
 		bctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { b.Run(bctx, ctx); close(done) }()
@@ -1095,20 +1100,19 @@ func (mt *metricsTables) round(ctx context.Context, n, maxRows, inFlight int, ra
 
 	// Which goes first alternates from round to round, so that neither
 	// always runs on the server the other just loaded.
+	parts := []struct {
+		run *metricsRun
+		f   func() error
+	}{{&path, runPath}, {&raw, runRaw}, {&plain, runPlain}}
 	if rawFirst {
-		if raw, err = timed(n, runRaw); err == nil {
-			if plain, err = timed(n, runPlain); err == nil {
-				path, err = timed(n, runPath)
-			}
-		}
-	} else {
-		if path, err = timed(n, runPath); err == nil {
-			if raw, err = timed(n, runRaw); err == nil {
-				plain, err = timed(n, runPlain)
-			}
+		parts = append(parts[1:], parts[0])
+	}
+	for _, p := range parts {
+		if *p.run, err = timed(n, p.f); err != nil {
+			return path, raw, plain, err
 		}
 	}
-	return path, raw, plain, err
+	return path, raw, plain, nil
 }
 
 // memoryRun sends 5,000,000 distinct alerts at 8 × 100 and reports the

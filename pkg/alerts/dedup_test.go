@@ -39,7 +39,7 @@ func TestDedupEvictsLeastRecentlyUsed(t *testing.T) {
 	d.add(key(4)) // evicts 2
 	for i, want := range map[int]bool{1: true, 2: false, 3: true, 4: true} {
 		if got := d.seen(key(i)); got != want {
-			t.Errorf("Seen(%d) = %v, want %v", i, got, want)
+			t.Errorf("seen(%d) = %v, want %v", i, got, want)
 		}
 	}
 	if d.Len() != 3 {
@@ -68,7 +68,7 @@ func TestDedupMatchesAModelLRU(t *testing.T) {
 		case op < 45:
 			want := slices.Contains(model, k)
 			if got := d.seen(key(k)); got != want {
-				t.Fatalf("step %d: Seen(%d) = %v, want %v (model %v)", step, k, got, want, model)
+				t.Fatalf("step %d: seen(%d) = %v, want %v (model %v)", step, k, got, want, model)
 			}
 			if want {
 				touch(k)
