@@ -60,6 +60,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/alerts"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/config"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/poller"
@@ -231,6 +232,11 @@ func run(o options) error {
 			return err
 		}
 		fmt.Printf("| client's raw upload into a key-backed table of the alerts' schema, 800 rows per upload, one at a time: the ceiling of 8 × 100 | – | 800 | %d | %.0f | %s | | |\n", o.alerts, rate, ratio(rate))
+		rate, err = rawPairUploads(context.Background(), dh, &seq, o.alerts, 800)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| the same with the bridge's work on the server: its rows and notification log, both at once, into its tables with their derived tables: the ceiling of the bridge's 8 × 100 | – | 800 | %d | %.0f | %s | | |\n", o.alerts, rate, ratio(rate))
 		b, err := startBridge(bin, dir, dh, "matrix", false)
 		if err != nil {
 			return err
@@ -907,6 +913,7 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 			Fingerprint: fingerprint(int64(i)), StartsAt: now, Source: rows.SourceAlertmanager, Receiver: "bench",
 			Labels: fmt.Sprintf(`{alertname="BenchAlert", instance="host-%d:9100", job="bench"}`, i%100)}
 	}
+	cpu0 := procCPU(deephavenPid)
 	start := time.Now()
 	for i := 0; i < n; i += per {
 		rec := rows.AlertRecord(memory.DefaultAllocator, rs[i:min(i+per, n)])
@@ -916,7 +923,59 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 			return 0, err
 		}
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Fprintf(os.Stderr, "  raw %d-row uploads: Deephaven CPU per 1,000 rows %.0f ms\n", per, perThousand(procCPU(deephavenPid)-cpu0, n))
+	return rate, nil
+}
+
+// rawPairUploads is rawAlertUploads doing the bridge's work on the server:
+// the rows the bridge makes of n alerts in 100-alert notifications (decoded
+// by its own code before the clock), and their notification log, uploaded
+// by the client in chunks of per rows, both tables at once as the bridge's
+// Pair does, into a set of the bridge's tables with its derived tables
+// (episodes, the as-of join). What is left between it and the bridge is
+// HTTP, decoding, batching and the callers' waits.
+func rawPairUploads(ctx context.Context, dh string, seq *atomic.Int64, n, per int) (float64, error) {
+	c, err := deephaven.Dial(ctx, dh)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	tb := tables.New(c, tables.DefaultNames.WithSuffix(fmt.Sprintf("benchrp_%d", time.Now().UnixNano()%1e9)), nil)
+	if err := tb.Ensure(ctx); err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	var as []rows.AlertRow
+	var ns []rows.NotificationRow
+	for len(as) < n {
+		msg, err := alerts.Decode([]byte(body(seq, min(100, n-len(as)))), alerts.Options{})
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range msg.Rows(ctx, now, alerts.Options{}) {
+			as = append(as, r)
+			ns = append(ns, rows.NotificationRow{Fingerprint: r.Fingerprint, StartsAt: r.StartsAt, Status: r.Status,
+				AlertName: r.AlertName, ReceivedAt: now, Source: r.Source, Receiver: r.Receiver})
+		}
+	}
+	cpu0 := procCPU(deephavenPid)
+	start := time.Now()
+	for i := 0; i < n; i += per {
+		j := min(i+per, n)
+		notes := make(chan error, 1)
+		go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
+		err := tb.AddAlerts(ctx, as[i:j])
+		if nerr := <-notes; err == nil {
+			err = nerr
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows: Deephaven CPU per 1,000 alerts %.0f ms\n", per, perThousand(procCPU(deephavenPid)-cpu0, n))
+	return rate, nil
 }
 
 // metrics measures the metrics path (decoded query responses → rows →
