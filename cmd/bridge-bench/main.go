@@ -945,6 +945,11 @@ func rawPairUploads(ctx context.Context, dh string, seq *atomic.Int64, n, per in
 	if err := tb.Ensure(ctx); err != nil {
 		return 0, err
 	}
+	return uploadPairs(ctx, tb, seq, n, per)
+}
+
+// uploadPairs is rawPairUploads into the tables tb, which are ready.
+func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, per int) (float64, error) {
 	now := time.Now().UTC()
 	var as []rows.AlertRow
 	var ns []rows.NotificationRow

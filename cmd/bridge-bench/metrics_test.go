@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/tables"
 )
 
 // A short metrics round: the path, the raw upload into the same tables and
@@ -54,5 +58,42 @@ func TestMetricsRoundShort(t *testing.T) {
 		if got := count(); got != [3]int64{} {
 			t.Fatalf("round %d: after empty the tables hold %v rows", r, got)
 		}
+	}
+}
+
+// The ceiling of the bridge's own work lands every alert and its
+// notification, and the derived tables see them: one episode an alert.
+func TestUploadPairsShort(t *testing.T) {
+	ctx := context.Background()
+	c, err := deephaven.Dial(ctx, testenv.Deephaven(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tb := tables.New(c, tables.DefaultNames.WithSuffix(fmt.Sprintf("testrp_%d", time.Now().UnixNano()%1e9)), nil)
+	if err := tb.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seq atomic.Int64
+	const alerts = 1050 // not a multiple of the upload size: the last upload is short
+	rate, err := uploadPairs(ctx, tb, &seq, alerts, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Fatalf("rate %v", rate)
+	}
+	names := tb.Names()
+	for _, name := range []string{names.Alerts, names.Notifications, names.Episodes} {
+		n, err := countRows(ctx, c, name)
+		if err != nil {
+			t.Fatalf("count the rows of %s: %v", name, err)
+		}
+		if n != alerts {
+			t.Errorf("%s holds %d rows, want %d", name, n, alerts)
+		}
+	}
+	if got := seq.Load(); got != alerts {
+		t.Errorf("%d alerts made, want %d", got, alerts)
 	}
 }
