@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,6 +59,52 @@ func TestGrafanaAndAlertmanagerPayloadsInDeephaven(t *testing.T) {
 			}
 			if first["Values"] != tc.values || first["AlertValue"] != tc.value {
 				t.Errorf("first alert: Values %v AlertValue %v, want %v %v", first["Values"], first["AlertValue"], tc.values, tc.value)
+			}
+		})
+	}
+}
+
+// A Grafana alert whose value is NaN (an error ratio of 0/0) lands with
+// AlertValue NaN, with the journal on as without it: the journal's JSON
+// records have no number for NaN, and used to refuse the whole request.
+func TestNaNAlertValueLandsWithAndWithoutTheJournal(t *testing.T) {
+	dh := testenv.Deephaven(t)
+	c := client(t, dh)
+	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "pkg", "alerts", "testdata", "grafana_12_values_null_constructed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, journal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal=%v", journal), func(t *testing.T) {
+			s := bridgeSetup{Deephaven: dh, Extra: "alertmanager: {enabled: false}\nrules: {enabled: false}\n"}
+			if journal {
+				s.Extra += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(t.TempDir(), "journal"))
+			}
+			b := startBridge(t, s)
+			if code, resp := post(t, b.URL+"/alerts", string(body)); code != 200 {
+				t.Fatalf("%d %s", code, resp)
+			}
+			var got []map[string]any
+			eventually(t, 30*time.Second, func() string {
+				if got = readTable(t, c, b.Tables[0]); len(got) != 2 {
+					return fmt.Sprintf("%d rows, want 2", len(got))
+				}
+				return ""
+			})
+			for _, r := range got {
+				v, _ := r["AlertValue"].(float64)
+				switch r["Fingerprint"] {
+				case "5f0e3d1c2b4a6978": // firing, values A and B NaN
+					if !math.IsNaN(v) {
+						t.Errorf("firing alert: AlertValue %v, want NaN", r["AlertValue"])
+					}
+				case "8a7b6c5d4e3f2a1b":
+					if v != 0.004 {
+						t.Errorf("resolved alert: AlertValue %v, want 0.004", r["AlertValue"])
+					}
+				default:
+					t.Errorf("unexpected row %v", r)
+				}
 			}
 		})
 	}

@@ -45,7 +45,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -76,7 +78,38 @@ type DeliverNotes func(ctx context.Context, rs []rows.NotificationRow) error
 // the bridge's CPU with the journal on.
 type record struct {
 	*rows.AlertRow
-	Notification *rows.NotificationRow `json:",omitempty"`
+	// NonFiniteValue holds an AlertValue that JSON has no number for,
+	// "NaN", "+Inf" or "-Inf" (a Grafana error ratio of 0/0, a rule's
+	// value divided by zero); AlertValue is left out then. Without it such
+	// an alert could not be journaled, and its whole request was refused.
+	NonFiniteValue string                `json:",omitempty"`
+	Notification   *rows.NotificationRow `json:",omitempty"`
+}
+
+// encodeAlert returns the journal record of an alert row.
+func encodeAlert(r *rows.AlertRow) ([]byte, error) {
+	if v := r.AlertValue; v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+		c := *r
+		c.AlertValue = nil
+		return json.Marshal(&record{AlertRow: &c, NonFiniteValue: strconv.FormatFloat(*v, 'g', -1, 64)})
+	}
+	return json.Marshal(r)
+}
+
+// decodeRecord reads a journal record written by encodeAlert or Notes.
+func decodeRecord(data []byte) (record, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, err
+	}
+	if r.NonFiniteValue != "" && r.AlertRow != nil {
+		v, err := strconv.ParseFloat(r.NonFiniteValue, 64)
+		if err != nil || !(math.IsNaN(v) || math.IsInf(v, 0)) {
+			return r, fmt.Errorf("NonFiniteValue %q is not NaN or an infinity", r.NonFiniteValue)
+		}
+		r.AlertValue = &v
+	}
+	return r, nil
 }
 
 // batch is what one delivery carries.
@@ -208,7 +241,7 @@ func New(j *journal.Journal, deliver, direct Deliver, opts Options, logger *slog
 func (s *Shipper) Write(ctx context.Context, rs []rows.AlertRow) error {
 	recs := make([][]byte, len(rs))
 	for i := range rs {
-		b, err := json.Marshal(&rs[i])
+		b, err := encodeAlert(&rs[i])
 		if err != nil {
 			return fmt.Errorf("shipper: encode alert row: %w", err)
 		}
@@ -277,8 +310,7 @@ func (s *Shipper) RecentNotes(since time.Time) ([]rows.NotificationRow, error) {
 		if appended.Before(since) {
 			return nil
 		}
-		var r record
-		if err := json.Unmarshal(data, &r); err == nil && r.Notification != nil {
+		if r, err := decodeRecord(data); err == nil && r.Notification != nil {
 			out = append(out, *r.Notification)
 		}
 		return nil
@@ -625,8 +657,8 @@ func (s *Shipper) read(from uint64) (batch, uint64, error) {
 	}
 	s.mu.Unlock()
 	err := s.j.Replay(from, func(seq uint64, _ time.Time, data []byte) error {
-		var r record
-		if err := json.Unmarshal(data, &r); err != nil || (r.Notification == nil && r.AlertRow == nil) {
+		r, err := decodeRecord(data)
+		if err != nil || (r.Notification == nil && r.AlertRow == nil) {
 			// A record that passed its checksum but does not decode was
 			// written by another version; skip it rather than block.
 			s.logger.Error("Skipping an undecodable journal record", "seq", seq, "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -776,5 +777,49 @@ func TestOldRecordsStillDeliver(t *testing.T) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(last, &fields); err != nil || len(fields) != 1 || fields["Notification"] == nil {
 		t.Errorf("new notification record %s: want only a Notification field (%v)", last, err)
+	}
+}
+
+// Alert values JSON has no number for (a Grafana error ratio of 0/0 is
+// NaN) are journaled and delivered as they came, beside ordinary ones.
+func TestNonFiniteAlertValuesAreJournaled(t *testing.T) {
+	f := &fakeDeephaven{table: map[rows.AlertKey]rows.AlertRow{}}
+	s, _, stop := setup(t, t.TempDir(), f)
+	defer stop()
+	values := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0.25, math.MaxFloat64}
+	var rs []rows.AlertRow
+	for i, v := range values {
+		r := row(i)
+		r.AlertValue = &v
+		rs = append(rs, r)
+	}
+	noValue := row(len(values))
+	rs = append(rs, noValue)
+	if err := s.Write(context.Background(), rs); err != nil {
+		t.Fatalf("journal alert rows with NaN and infinite values: %v", err)
+	}
+	waitFor(t, "delivery", func() bool { return f.size() == len(rs) })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, want := range values {
+		got := f.table[key(i)].AlertValue
+		if got == nil || !(*got == want || math.IsNaN(*got) && math.IsNaN(want)) {
+			t.Errorf("row %d: AlertValue %v, want %v", i, got, want)
+		}
+	}
+	if got := f.table[noValue.Key()].AlertValue; got != nil {
+		t.Errorf("row without a value delivered with %v", *got)
+	}
+}
+
+// A record whose NonFiniteValue is not NaN or an infinity was not written
+// by this bridge: it is refused, not delivered with a made-up value.
+func TestDecodeRecordRefusesAFiniteNonFiniteValue(t *testing.T) {
+	if _, err := decodeRecord([]byte(`{"Fingerprint":"a","NonFiniteValue":"1.5"}`)); err == nil {
+		t.Error("decodeRecord took NonFiniteValue 1.5")
+	}
+	r, err := decodeRecord([]byte(`{"Fingerprint":"a","NonFiniteValue":"-Inf"}`))
+	if err != nil || r.AlertValue == nil || !math.IsInf(*r.AlertValue, -1) {
+		t.Errorf("decodeRecord(-Inf) = %+v, %v", r.AlertRow, err)
 	}
 }
