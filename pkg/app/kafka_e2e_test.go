@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +85,12 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	kafkaYAML := fmt.Sprintf("sink: {kind: kafka}\nkafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}\nalertmanager: {enabled: false}\nrules: {enabled: false}\n", kafka.Addr(), prefix)
 	setup := bridgeSetup{Deephaven: "127.0.0.1:1", Extra: kafkaYAML}
 	b1, b2 := startBridge(t, setup), startBridge(t, setup)
+	// Alert values JSON has no number for reach Deephaven as they are.
+	// (Their fingerprints are far above the senders' counter.)
+	nonFinite := map[string]float64{"fffffffffffffff1": math.NaN(), "fffffffffffffff2": math.Inf(1), "fffffffffffffff3": math.Inf(-1)}
+	if code, resp := post(t, b2.URL+"/alerts", grafanaValues(nonFinite)); code != 200 {
+		t.Fatalf("post alerts with NaN and infinite values: %d %s", code, resp)
+	}
 	var urls [2]atomic.Pointer[string]
 	urls[0].Store(&b1.URL)
 	urls[1].Store(&b2.URL)
@@ -191,4 +200,33 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	if refilled[1] != counts[1] {
 		t.Errorf("after the restart the table has %d alerts, before %d", refilled[1], counts[1])
 	}
+	found := 0
+	for _, r := range readTable(t, client(t, dh.Addr()), "prometheus_alerts") {
+		want, ok := nonFinite[r["Fingerprint"].(string)]
+		if !ok {
+			continue
+		}
+		found++
+		if got, _ := r["AlertValue"].(float64); !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("alert %s: AlertValue %v, want %v", r["Fingerprint"], r["AlertValue"], want)
+		}
+	}
+	if found != len(nonFinite) {
+		t.Errorf("%d of the %d alerts with NaN and infinite values are in prometheus_alerts", found, len(nonFinite))
+	}
+}
+
+// grafanaValues is a Grafana notification of one firing alert per
+// fingerprint, each with the value given (in Grafana's valueString, where
+// NaN and ±Inf are written as Go writes them).
+func grafanaValues(values map[string]float64) string {
+	var alerts []string
+	for fp, v := range values {
+		alerts = append(alerts, fmt.Sprintf(`{"status":"firing","labels":{"alertname":"KafkaNonFinite","fp":%q},"annotations":{},
+"startsAt":"2026-12-04T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"https://grafana.example/alerting/grafana/x/view",
+"fingerprint":%q,"values":null,"valueString":"[ var='B' labels={} value=%s ], [ var='C' labels={} value=1 ]"}`, fp, fp, strconv.FormatFloat(v, 'g', -1, 64)))
+	}
+	return `{"receiver":"deephaven","status":"firing","orgId":1,"alerts":[` + strings.Join(alerts, ",") + `],
+"groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"https://grafana.example/","version":"1",
+"groupKey":"{}:{}","truncatedAlerts":0,"title":"t","state":"alerting","message":"m"}`
 }

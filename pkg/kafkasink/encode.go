@@ -45,14 +45,24 @@ func (e *encoder) instant(n string, t time.Time) {
 	e.buf = append(e.buf, '"')
 }
 
-// double writes v; JSON has no NaN or infinities, so those become null.
+// double writes v. JSON has no number for NaN or the infinities, so those
+// are the strings "NaN", "Infinity" and "-Infinity", which Deephaven's JSON
+// consumer reads into the double column as those values (it parses a
+// string with Java's Double.parseDouble), as direct mode stores them: a
+// Grafana error ratio of 0/0, a histogram_quantile over no data, a
+// staleness marker. null stays for "no value".
 func (e *encoder) double(n string, v float64) {
 	e.name(n)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		e.buf = append(e.buf, "null"...)
-		return
+	switch {
+	case math.IsNaN(v):
+		e.buf = append(e.buf, `"NaN"`...)
+	case math.IsInf(v, 1):
+		e.buf = append(e.buf, `"Infinity"`...)
+	case math.IsInf(v, -1):
+		e.buf = append(e.buf, `"-Infinity"`...)
+	default:
+		e.buf = strconv.AppendFloat(e.buf, v, 'g', -1, 64)
 	}
-	e.buf = strconv.AppendFloat(e.buf, v, 'g', -1, 64)
 }
 
 func (e *encoder) long(n string, v int64) {

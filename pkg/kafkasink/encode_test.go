@@ -90,10 +90,14 @@ func TestEncodeValues(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", k, m[k], want)
 		}
 	}
-	for _, f := range []float64{math.NaN(), math.Inf(1)} {
+	for f, want := range map[float64]any{math.Inf(1): "Infinity", math.Inf(-1): "-Infinity", -0.5: -0.5} {
 		b := encode(encodeSample, rows.SampleRow{Value: f})
-		if err := json.Unmarshal(b, &m); err != nil || m["Value"] != nil {
-			t.Errorf("Value %v: %s, %v", f, b, err)
+		if err := json.Unmarshal(b, &m); err != nil || m["Value"] != want {
+			t.Errorf("Value %v: %s, %v; want %#v", f, b, err, want)
 		}
+	}
+	b = encode(encodeSample, rows.SampleRow{Value: math.NaN()})
+	if err := json.Unmarshal(b, &m); err != nil || m["Value"] != "NaN" {
+		t.Errorf("Value NaN: %s, %v", b, err)
 	}
 }

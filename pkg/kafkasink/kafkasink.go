@@ -11,8 +11,9 @@
 // Each record's value is a JSON object with the table's columns, named as
 // in pkg/rows (without the Writer and Slot columns of direct mode: Kafka
 // mode has no slots), and a Bridge field naming the bridge that produced
-// it. Instants are RFC 3339 strings with nanoseconds, zero times and
-// non-finite numbers are null. The record key is what places rows of one
+// it. Instants are RFC 3339 strings with nanoseconds and zero times null;
+// NaN and the infinities are the strings "NaN", "Infinity" and "-Infinity"
+// (JSON has no numbers for them; Deephaven's consumer parses the strings). The record key is what places rows of one
 // alert or series on one partition, in order: the fingerprint for alerts,
 // their state and notifications, the query or metric name and series key
 // for metric and sample rows, the rule's identity for rules.
