@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
+	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/pkg/deephaven"
 )
 
 // Grafana payloads from Grafana's documentation (9.0's valueString, an
@@ -38,16 +39,7 @@ func TestGrafanaAndAlertmanagerPayloadsInDeephaven(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if code, resp := post(t, b.URL+"/alerts", string(body)); code != 200 {
-				t.Fatalf("%d %s", code, resp)
-			}
-			var got []map[string]any
-			eventually(t, 30*time.Second, func() string {
-				if got = readTable(t, c, b.Tables[0]); len(got) != 2 {
-					return fmt.Sprintf("%d rows, want 2", len(got))
-				}
-				return ""
-			})
+			got := postAndRead(t, c, b, string(body), 2)
 			for _, r := range got {
 				if r["Source"] != tc.source || (tc.source == "grafana") != (r["AlertValue"] != nil && r["Values"] != "") {
 					t.Errorf("row %s: Source %v Values %v AlertValue %v", r["Fingerprint"], r["Source"], r["Values"], r["AlertValue"])
@@ -80,18 +72,7 @@ func TestNaNAlertValueLandsWithAndWithoutTheJournal(t *testing.T) {
 			if journal {
 				s.Extra += fmt.Sprintf("journal: {dir: %q}\n", filepath.Join(t.TempDir(), "journal"))
 			}
-			b := startBridge(t, s)
-			if code, resp := post(t, b.URL+"/alerts", string(body)); code != 200 {
-				t.Fatalf("%d %s", code, resp)
-			}
-			var got []map[string]any
-			eventually(t, 30*time.Second, func() string {
-				if got = readTable(t, c, b.Tables[0]); len(got) != 2 {
-					return fmt.Sprintf("%d rows, want 2", len(got))
-				}
-				return ""
-			})
-			for _, r := range got {
+			for _, r := range postAndRead(t, c, startBridge(t, s), string(body), 2) {
 				v, _ := r["AlertValue"].(float64)
 				switch r["Fingerprint"] {
 				case "5f0e3d1c2b4a6978": // firing, values A and B NaN
@@ -108,4 +89,21 @@ func TestNaNAlertValueLandsWithAndWithoutTheJournal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postAndRead posts a webhook body to b and returns the rows of its alerts
+// table once it holds want of them.
+func postAndRead(t *testing.T, c *deephaven.Client, b *bridge, body string, want int) []map[string]any {
+	t.Helper()
+	if code, resp := post(t, b.URL+"/alerts", body); code != 200 {
+		t.Fatalf("%d %s", code, resp)
+	}
+	var got []map[string]any
+	eventually(t, 30*time.Second, func() string {
+		if got = readTable(t, c, b.Tables[0]); len(got) != want {
+			return fmt.Sprintf("%d rows, want %d", len(got), want)
+		}
+		return ""
+	})
+	return got
 }
