@@ -59,6 +59,12 @@ func webhookPayloads(tb testing.TB) [][]byte {
 "startsAt":"2026-12-04T10:00:00+01:00","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f1","values":null,
 "valueString":"[ var='B' labels={} value=`+v+` ], [ var='C' labels={} value=1 ]"}]}`))
 	}
+	// Escapes a Go string cannot hold as such: lone surrogates (decoded
+	// to U+FFFD), NUL, the JavaScript line separators, HTML characters.
+	for _, v := range []string{`\ud800`, `\udc00x`, `\ud83d\ude00`, `\u0000`, `\u2028\u2029`, `<>&`} {
+		out = append(out, []byte(`{"version":"4","status":"firing","receiver":"r","groupKey":"g","alerts":[{"status":"firing",
+"labels":{"alertname":"A","v":"`+v+`"},"annotations":{"s":"`+v+`"},"startsAt":"2026-12-04T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f1"}]}`))
+	}
 	return out
 }
 
