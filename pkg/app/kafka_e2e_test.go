@@ -1,14 +1,20 @@
 package app_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/snappy"
+	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
 )
@@ -74,7 +80,10 @@ func kafkaCheck(l *kafkaLedger, stored map[string]int) (string, [4]int) {
 //	    during the outage is answered 2xx, and after the broker is back the
 //	    senders' retries get through, again exactly once each;
 //	(c) Deephaven is killed and started again: the tables refill from the
-//	    topics alone, with the same rows.
+//	    topics alone, with the same rows; alerts valued NaN and ±Inf keep
+//	    their values, every acknowledged alert has its notification logged
+//	    and one episode counting it, and remote-written samples (NaN and
+//	    +Inf among them) are in prometheus_samples.
 func TestKafkaModeEndToEnd(t *testing.T) {
 	kafka := testenv.StartKafka(t)
 	const prefix = "kafka_e2e_"
@@ -90,6 +99,11 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	nonFinite := map[string]float64{"fffffffffffffff1": math.NaN(), "fffffffffffffff2": math.Inf(1), "fffffffffffffff3": math.Inf(-1)}
 	if code, resp := post(t, b2.URL+"/alerts", grafanaValues(nonFinite)); code != 200 {
 		t.Fatalf("post alerts with NaN and infinite values: %d %s", code, resp)
+	}
+	// Remote-written samples go through their own topic.
+	samples := map[string]float64{"1": 0.5, "2": math.NaN(), "3": math.Inf(1)}
+	if code := postRemoteWrite(t, b2.URL, "kafka_e2e_sample", samples); code != http.StatusNoContent {
+		t.Fatalf("remote write: %d", code)
 	}
 	var urls [2]atomic.Pointer[string]
 	urls[0].Store(&b1.URL)
@@ -214,6 +228,91 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	if found != len(nonFinite) {
 		t.Errorf("%d of the %d alerts with NaN and infinite values are in prometheus_alerts", found, len(nonFinite))
 	}
+
+	// The other tables of Kafka mode refilled too: every acknowledged
+	// alert has its notification logged and one episode counting it, and
+	// the samples are there with their values.
+	c := client(t, dh.Addr())
+	notes := map[string]int{}
+	for _, r := range readTable(t, c, "prometheus_alert_notifications") {
+		notes[r["Fingerprint"].(string)]++
+	}
+	episodes := map[string]int{}
+	for _, r := range readTable(t, c, "prometheus_alert_episodes") {
+		if n, _ := r["Notifications"].(int64); n >= 1 {
+			episodes[r["Fingerprint"].(string)]++
+		}
+	}
+	ledger.mu.Lock()
+	var noNote, noEpisode int
+	for fp := range ledger.acked {
+		if notes[fp] == 0 {
+			noNote++
+		}
+		if episodes[fp] != 1 {
+			noEpisode++
+		}
+	}
+	acked := len(ledger.acked)
+	ledger.mu.Unlock()
+	if noNote > 0 || noEpisode > 0 {
+		t.Errorf("of %d acknowledged alerts, %d have no notification logged and %d not one episode counting it", acked, noNote, noEpisode)
+	}
+	gotSamples := map[string]any{}
+	for _, r := range readTable(t, c, "prometheus_samples") {
+		if r["MetricName"] == "kafka_e2e_sample" {
+			gotSamples[r["Labels"].(string)] = r["Value"]
+		}
+	}
+	for id, want := range samples {
+		var got float64
+		for labels, v := range gotSamples {
+			if strings.Contains(labels, `id="`+id+`"`) {
+				got, _ = v.(float64)
+			}
+		}
+		if !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("sample id=%s: Value %v, want %v (samples: %v)", id, got, want, gotSamples)
+		}
+	}
+}
+
+// postRemoteWrite sends one remote write 2.0 request to the bridge at url:
+// a sample of the gauge name per entry of values, labelled id, an hour ago.
+func postRemoteWrite(t *testing.T, url, name string, values map[string]float64) int {
+	t.Helper()
+	syms := writev2.NewSymbolTable()
+	var req writev2.Request
+	at := time.Now().Add(-time.Hour).UnixMilli()
+	for id, v := range values {
+		req.Timeseries = append(req.Timeseries, &writev2.TimeSeries{
+			LabelsRefs: syms.SymbolizeLabels([]string{"__name__", name, "id", id}, nil),
+			Samples:    []*writev2.Sample{{Value: v, Timestamp: at}},
+			Metadata:   &writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE},
+		})
+	}
+	req.Symbols = syms.Symbols()
+	b, err := req.MarshalVT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, err := http.NewRequest(http.MethodPost, url+"/api/v1/write", bytes.NewReader(snappy.Encode(nil, b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+	hr.Header.Set("Content-Encoding", "snappy")
+	hr.Header.Set("X-Prometheus-Remote-Write-Version", "2.0.0")
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Logf("remote write answered %d: %s", resp.StatusCode, msg)
+	}
+	return resp.StatusCode
 }
 
 // grafanaValues is a Grafana notification of one firing alert per
