@@ -82,8 +82,9 @@ func kafkaCheck(l *kafkaLedger, stored map[string]int) (string, [4]int) {
 //	(c) Deephaven is killed and started again: the tables refill from the
 //	    topics alone, with the same rows; alerts valued NaN and ±Inf keep
 //	    their values, every acknowledged alert has its notification logged
-//	    and one episode counting it, and remote-written samples (NaN and
-//	    +Inf among them) are in prometheus_samples.
+//	    and one episode counting it, remote-written samples (NaN and +Inf
+//	    among them) are in prometheus_samples, the polled query's rows in
+//	    prometheus_metrics, and the as-of join has a row per alert.
 func TestKafkaModeEndToEnd(t *testing.T) {
 	kafka := testenv.StartKafka(t)
 	const prefix = "kafka_e2e_"
@@ -92,7 +93,14 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 		"PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX=" + prefix,
 	}})
 	kafkaYAML := fmt.Sprintf("sink: {kind: kafka}\nkafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}\nalertmanager: {enabled: false}\nrules: {enabled: false}\n", kafka.Addr(), prefix)
-	setup := bridgeSetup{Deephaven: "127.0.0.1:1", Extra: kafkaYAML}
+	// A Prometheus scraping itself, which the bridges poll (query up).
+	promPort := testenv.FreePort(t)
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Port: promPort, ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s}
+scrape_configs:
+- job_name: prometheus
+  static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, promPort)})
+	setup := bridgeSetup{Deephaven: "127.0.0.1:1", Extra: kafkaYAML, Prometheus: "http://" + prom.Addr(), Queries: "  - {name: up, expr: up}"}
 	b1, b2 := startBridge(t, setup), startBridge(t, setup)
 	// Alert values JSON has no number for reach Deephaven as they are.
 	// (Their fingerprints are far above the senders' counter.)
@@ -257,6 +265,20 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	ledger.mu.Unlock()
 	if noNote > 0 || noEpisode > 0 {
 		t.Errorf("of %d acknowledged alerts, %d have no notification logged and %d not one episode counting it", acked, noNote, noEpisode)
+	}
+	// The poller's rows, and the as-of join of the alerts onto them (a row
+	// per alert).
+	ups := 0
+	for _, r := range readTable(t, c, "prometheus_metrics") {
+		if r["PrometheusQuery"] == "up" && r["Value"] == 1.0 && r["Job"] == "prometheus" {
+			ups++
+		}
+	}
+	if ups == 0 {
+		t.Error("no row of the query up in prometheus_metrics")
+	}
+	if alerts, joined := len(readTable(t, c, "prometheus_alerts")), len(readTable(t, c, "prometheus_alerts_metrics")); joined != alerts {
+		t.Errorf("prometheus_alerts_metrics has %d rows, prometheus_alerts %d", joined, alerts)
 	}
 	gotSamples := map[string]any{}
 	for _, r := range readTable(t, c, "prometheus_samples") {
