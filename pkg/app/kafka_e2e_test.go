@@ -84,7 +84,9 @@ func kafkaCheck(l *kafkaLedger, stored map[string]int) (string, [4]int) {
 //	    their values, every acknowledged alert has its notification logged
 //	    and one episode counting it, remote-written samples (NaN and +Inf
 //	    among them) are in prometheus_samples, the polled query's rows in
-//	    prometheus_metrics, and the as-of join has a row per alert.
+//	    prometheus_metrics, the as-of join has a row per alert, and the
+//	    rule the bridges discovered and the alert Alertmanager holds are
+//	    in prometheus_rules and prometheus_alert_state.
 func TestKafkaModeEndToEnd(t *testing.T) {
 	kafka := testenv.StartKafka(t)
 	const prefix = "kafka_e2e_"
@@ -92,14 +94,30 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 		"PROMETHEUS_BRIDGE_KAFKA_BROKERS=" + kafka.Addr(),
 		"PROMETHEUS_BRIDGE_KAFKA_TOPIC_PREFIX=" + prefix,
 	}})
-	kafkaYAML := fmt.Sprintf("sink: {kind: kafka}\nkafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}\nalertmanager: {enabled: false}\nrules: {enabled: false}\n", kafka.Addr(), prefix)
-	// A Prometheus scraping itself, which the bridges poll (query up).
+	// A Prometheus scraping itself, which the bridges poll (query up), with
+	// an alerting rule they discover, always firing into an Alertmanager
+	// they read (its default route has no webhook).
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{})
 	promPort := testenv.FreePort(t)
-	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Port: promPort, ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s}
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Port: promPort, ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers: [{static_configs: [{targets: ["%s"]}]}]
 scrape_configs:
 - job_name: prometheus
   static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, promPort)})
+`, am.Addr(), promPort), RulesYAML: `groups:
+- name: kafka
+  interval: 1s
+  rules:
+  - alert: KafkaAlwaysFiring
+    expr: up{job="prometheus"} == 1
+`, ExtraArgs: []string{"--rules.alert.resend-delay=1s"}})
+	kafkaYAML := fmt.Sprintf(`sink: {kind: kafka}
+kafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}
+alertmanager: {urls: ["http://%s"], sync_interval: 1s}
+rules: {refresh_interval: 2s}
+`, kafka.Addr(), prefix, am.Addr())
 	setup := bridgeSetup{Deephaven: "127.0.0.1:1", Extra: kafkaYAML, Prometheus: "http://" + prom.Addr(), Queries: "  - {name: up, expr: up}"}
 	b1, b2 := startBridge(t, setup), startBridge(t, setup)
 	// Alert values JSON has no number for reach Deephaven as they are.
@@ -279,6 +297,26 @@ scrape_configs:
 	}
 	if alerts, joined := len(readTable(t, c, "prometheus_alerts")), len(readTable(t, c, "prometheus_alerts_metrics")); joined != alerts {
 		t.Errorf("prometheus_alerts_metrics has %d rows, prometheus_alerts %d", joined, alerts)
+	}
+	// Rule discovery's rows, and the Alertmanager's view of the alert.
+	var rules []map[string]any
+	for _, r := range readTable(t, c, "prometheus_rules") {
+		if r["AlertName"] == "KafkaAlwaysFiring" {
+			rules = append(rules, r)
+		}
+	}
+	// (readTable gives booleans as text.)
+	if len(rules) != 1 || rules[0]["Present"] != "true" || rules[0]["Query"] == "" {
+		t.Errorf("prometheus_rules' rows of KafkaAlwaysFiring: %v, want one present with its query", rules)
+	}
+	states := 0
+	for _, r := range readTable(t, c, "prometheus_alert_state") {
+		if r["AlertName"] == "KafkaAlwaysFiring" && r["State"] == "active" {
+			states++
+		}
+	}
+	if states != 1 {
+		t.Errorf("prometheus_alert_state has %d active rows of KafkaAlwaysFiring, want 1", states)
 	}
 	gotSamples := map[string]any{}
 	for _, r := range readTable(t, c, "prometheus_samples") {
