@@ -82,6 +82,7 @@ type record struct {
 	// "NaN", "+Inf" or "-Inf" (a Grafana error ratio of 0/0, a rule's
 	// value divided by zero); AlertValue is left out then. Without it such
 	// an alert could not be journaled, and its whole request was refused.
+	// A bridge from before the field reads such a record as valueless.
 	NonFiniteValue string                `json:",omitempty"`
 	Notification   *rows.NotificationRow `json:",omitempty"`
 }
