@@ -913,19 +913,22 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 			Fingerprint: fingerprint(int64(i)), StartsAt: now, Source: rows.SourceAlertmanager, Receiver: "bench",
 			Labels: fmt.Sprintf(`{alertname="BenchAlert", instance="host-%d:9100", job="bench"}`, i%100)}
 	}
-	cpu0 := procCPU(deephavenPid)
-	start := time.Now()
-	for i := 0; i < n; i += per {
-		rec := rows.AlertRecord(memory.DefaultAllocator, rs[i:min(i+per, n)])
-		err := it.Add(ctx, rec)
-		rec.Release()
-		if err != nil {
-			return 0, err
+	run, err := timed(n, func() error {
+		for i := 0; i < n; i += per {
+			rec := rows.AlertRecord(memory.DefaultAllocator, rs[i:min(i+per, n)])
+			err := it.Add(ctx, rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	fmt.Fprintf(os.Stderr, "  raw %d-row uploads: Deephaven CPU per 1,000 rows %.0f ms\n", per, perThousand(procCPU(deephavenPid)-cpu0, n))
-	return rate, nil
+	fmt.Fprintf(os.Stderr, "  raw %d-row uploads: Deephaven CPU per 1,000 rows %s\n", per, run.cpuPer1000())
+	return run.rate, nil
 }
 
 // rawPairUploads is rawAlertUploads doing the bridge's work on the server:
@@ -964,23 +967,26 @@ func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, p
 				AlertName: r.AlertName, ReceivedAt: now, Source: r.Source, Receiver: r.Receiver})
 		}
 	}
-	cpu0 := procCPU(deephavenPid)
-	start := time.Now()
-	for i := 0; i < n; i += per {
-		j := min(i+per, n)
-		notes := make(chan error, 1)
-		go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
-		err := tb.AddAlerts(ctx, as[i:j])
-		if nerr := <-notes; err == nil {
-			err = nerr
+	run, err := timed(n, func() error {
+		for i := 0; i < n; i += per {
+			j := min(i+per, n)
+			notes := make(chan error, 1)
+			go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
+			err := tb.AddAlerts(ctx, as[i:j])
+			if nerr := <-notes; err == nil {
+				err = nerr
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return 0, err
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows: Deephaven CPU per 1,000 alerts %.0f ms\n", per, perThousand(procCPU(deephavenPid)-cpu0, n))
-	return rate, nil
+	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows: Deephaven CPU per 1,000 alerts %s\n", per, run.cpuPer1000())
+	return run.rate, nil
 }
 
 // metrics measures the metrics path (decoded query responses → rows →
@@ -1052,7 +1058,7 @@ func metrics(dh string, n, maxRows, inFlight, rounds int, profile string) error 
 	return nil
 }
 
-// metricsRun is one timed part of a metrics round.
+// metricsRun is one timed upload run (of a metrics round, or a ceiling).
 type metricsRun struct {
 	rows      int
 	rate      float64       // rows/s

@@ -54,19 +54,7 @@ receivers:
     send_resolved: true
 `, bridgeAddr)})
 	promPort := testenv.FreePort(t)
-	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{
-		Port: promPort,
-		ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [rules.yml]
-alerting:
-  alertmanagers: [{static_configs: [{targets: ["%s"]}]}]
-scrape_configs:
-- job_name: prometheus
-  static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, am.Addr(), promPort),
-		RulesYAML: e2eRules,
-		ExtraArgs: []string{"--rules.alert.resend-delay=1s"},
-	})
+	prom := startAlertingPrometheus(t, promPort, am.Addr(), e2eRules)
 	b := startBridge(t, bridgeSetup{
 		Deephaven:  dh,
 		Prometheus: "http://" + prom.Addr(),

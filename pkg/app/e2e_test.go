@@ -55,6 +55,26 @@ type bridgeSetup struct {
 	History    string            // history.dir (default: next to the config file)
 }
 
+// startAlertingPrometheus starts a Prometheus on port that scrapes itself
+// every second (job prometheus), evaluates rulesYAML and sends the alerts
+// to the Alertmanager at amAddr, resending them every second.
+func startAlertingPrometheus(t *testing.T, port int, amAddr, rulesYAML string) *testenv.Process {
+	t.Helper()
+	return testenv.StartPrometheus(t, testenv.PrometheusOptions{
+		Port: port,
+		ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers: [{static_configs: [{targets: ["%s"]}]}]
+scrape_configs:
+- job_name: prometheus
+  static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, amAddr, port),
+		RulesYAML: rulesYAML,
+		ExtraArgs: []string{"--rules.alert.resend-delay=1s"},
+	})
+}
+
 func freeAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }

@@ -99,20 +99,13 @@ func TestKafkaModeEndToEnd(t *testing.T) {
 	// they read (its default route has no webhook).
 	am := testenv.StartAlertmanager(t, testenv.AlertmanagerOptions{})
 	promPort := testenv.FreePort(t)
-	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Port: promPort, ConfigYAML: fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [rules.yml]
-alerting:
-  alertmanagers: [{static_configs: [{targets: ["%s"]}]}]
-scrape_configs:
-- job_name: prometheus
-  static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, am.Addr(), promPort), RulesYAML: `groups:
+	prom := startAlertingPrometheus(t, promPort, am.Addr(), `groups:
 - name: kafka
   interval: 1s
   rules:
   - alert: KafkaAlwaysFiring
     expr: up{job="prometheus"} == 1
-`, ExtraArgs: []string{"--rules.alert.resend-delay=1s"}})
+`)
 	kafkaYAML := fmt.Sprintf(`sink: {kind: kafka}
 kafka: {brokers: [%s], topic_prefix: %s, produce_timeout: 3s}
 alertmanager: {urls: ["http://%s"], sync_interval: 1s}
