@@ -82,6 +82,7 @@ type options struct {
 	warmup       int
 	only         string
 	conns, per   string
+	splits       string
 	inFlight     int
 	soak         time.Duration
 	soakRate     int
@@ -109,6 +110,7 @@ func main() {
 	flag.StringVar(&o.conns, "connections", "1,8,32", "connections of the matrix runs")
 	flag.IntVar(&o.inFlight, "uploads-in-flight", 0, "the bridge's deephaven.uploads_in_flight (default: its default)")
 	flag.StringVar(&o.per, "per-request", "1,10,100", "alerts per request of the matrix runs")
+	flag.StringVar(&o.splits, "ceiling-splits", "", "also run the second ceiling of 8 × 100 with its 800 rows split over this many concurrent uploads (comma-separated, e.g. 2,4)")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the benchmark, write metric rows at --soak-rate for this long with retention and history on, printing Deephaven's heap")
 	flag.IntVar(&o.soakRate, "soak-rate", 5000, "metric rows/s of --soak")
 	flag.DurationVar(&o.soakLive, "soak-live", 5*time.Minute, "retention.live of --soak")
@@ -232,11 +234,18 @@ func run(o options) error {
 			return err
 		}
 		fmt.Printf("| client's raw upload into a key-backed table of the alerts' schema, 800 rows per upload, one at a time: the ceiling of 8 × 100 | – | 800 | %d | %.0f | %s | | |\n", o.alerts, rate, ratio(rate))
-		rate, err = rawPairUploads(context.Background(), dh, &seq, o.alerts, 800)
+		rate, err = rawPairUploads(context.Background(), dh, &seq, o.alerts, 800, 1)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("| the same with the bridge's work on the server: its rows and notification log, both at once, into its tables with their derived tables: the ceiling of the bridge's 8 × 100 | – | 800 | %d | %.0f | %s | | |\n", o.alerts, rate, ratio(rate))
+		for _, streams := range ints(o.splits) {
+			rate, err = rawPairUploads(context.Background(), dh, &seq, o.alerts, 800, streams)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| the same, the 800 rows split over %d concurrent uploads | – | %d | %d | %.0f | %s | | |\n", streams, 800/streams, o.alerts, rate, ratio(rate))
+		}
 		b, err := startBridge(bin, dir, dh, "matrix", false)
 		if err != nil {
 			return err
@@ -938,7 +947,11 @@ func rawAlertUploads(ctx context.Context, dh string, n, per int) (float64, error
 // Pair does, into a set of the bridge's tables with its derived tables
 // (episodes, the as-of join). What is left between it and the bridge is
 // HTTP, decoding, batching and the callers' waits.
-func rawPairUploads(ctx context.Context, dh string, seq *atomic.Int64, n, per int) (float64, error) {
+//
+// With streams > 1 the per rows are split over that many concurrent
+// uploaders (per/streams rows each), as a client that pipelined the eight
+// callers' rows instead of gathering them would.
+func rawPairUploads(ctx context.Context, dh string, seq *atomic.Int64, n, per, streams int) (float64, error) {
 	c, err := deephaven.Dial(ctx, dh)
 	if err != nil {
 		return 0, err
@@ -948,11 +961,11 @@ func rawPairUploads(ctx context.Context, dh string, seq *atomic.Int64, n, per in
 	if err := tb.Ensure(ctx); err != nil {
 		return 0, err
 	}
-	return uploadPairs(ctx, tb, seq, n, per)
+	return uploadPairs(ctx, tb, seq, n, per, streams)
 }
 
 // uploadPairs is rawPairUploads into the tables tb, which are ready.
-func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, per int) (float64, error) {
+func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, per, streams int) (float64, error) {
 	now := time.Now().UTC()
 	var as []rows.AlertRow
 	var ns []rows.NotificationRow
@@ -967,25 +980,46 @@ func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, p
 				AlertName: r.AlertName, ReceivedAt: now, Source: r.Source, Receiver: r.Receiver})
 		}
 	}
+	streams = max(streams, 1)
+	chunk := max(per/streams, 1)
 	run, err := timed(n, func() error {
-		for i := 0; i < n; i += per {
-			j := min(i+per, n)
-			notes := make(chan error, 1)
-			go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
-			err := tb.AddAlerts(ctx, as[i:j])
-			if nerr := <-notes; err == nil {
-				err = nerr
-			}
-			if err != nil {
-				return err
+		var next atomic.Int64
+		errs := make(chan error, streams)
+		for range streams {
+			go func() {
+				for {
+					i := int(next.Add(int64(chunk))) - chunk
+					if i >= n {
+						errs <- nil
+						return
+					}
+					j := min(i+chunk, n)
+					notes := make(chan error, 1)
+					go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
+					err := tb.AddAlerts(ctx, as[i:j])
+					if nerr := <-notes; err == nil {
+						err = nerr
+					}
+					if err != nil {
+						next.Store(int64(n)) // the others stop at their next chunk
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		var first error
+		for range streams {
+			if err := <-errs; first == nil {
+				first = err
 			}
 		}
-		return nil
+		return first
 	})
 	if err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows: Deephaven CPU per 1,000 alerts %s\n", per, run.cpuPer1000())
+	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows (%d at a time): Deephaven CPU per 1,000 alerts %s\n", chunk, streams, run.cpuPer1000())
 	return run.rate, nil
 }
 

@@ -62,7 +62,8 @@ func TestMetricsRoundShort(t *testing.T) {
 }
 
 // The ceiling of the bridge's own work lands every alert and its
-// notification, and the derived tables see them: one episode an alert.
+// notification, and the derived tables see them: one episode an alert. Two
+// uploaders share the rows, as with --ceiling-splits.
 func TestUploadPairsShort(t *testing.T) {
 	ctx := context.Background()
 	c, err := deephaven.Dial(ctx, testenv.Deephaven(t))
@@ -76,7 +77,7 @@ func TestUploadPairsShort(t *testing.T) {
 	}
 	var seq atomic.Int64
 	const alerts = 1050 // not a multiple of the upload size: the last upload is short
-	rate, err := uploadPairs(ctx, tb, &seq, alerts, 200)
+	rate, err := uploadPairs(ctx, tb, &seq, alerts, 200, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
