@@ -27,9 +27,11 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,13 +52,43 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// freePort picks a port below the kernel's ephemeral range, where the
+// local ends of outgoing connections never land. A server restarted on its
+// port (Deephaven's and Kafka's outage tests) once found it taken while it
+// was down: a port the kernel hands out for port 0 is one it also hands to
+// any connection's local end.
 func freePort() (int, error) {
+	lo, hi := freePortRange()
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	// A crowded range: let the kernel choose.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortRange is where freePort looks: from 20000 (above the usual
+// servers' ports: 9090, 9093, 10000, ...) to the first ephemeral port.
+func freePortRange() (lo, hi int) {
+	lo, hi = 20000, 32768 // Linux's default ephemeral range starts at 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if first, err := strconv.Atoi(f[0]); err == nil && first > lo+1000 {
+				hi = first
+			}
+		}
+	}
+	return lo, hi
 }
 
 var (
