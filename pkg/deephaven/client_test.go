@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -410,6 +411,38 @@ func TestImport100kRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, cols := snapshot(t, c, ot); !reflect.DeepEqual(cols["V"], []any{99999.0}) {
+		t.Errorf("last row V = %v", cols["V"])
+	}
+}
+
+// Deephaven refuses a gRPC message over 100 MiB, on every retry alike; an
+// upload of 110 MiB (a journal's backlog of verbose alerts is no bigger)
+// travels in smaller messages and lands whole.
+func TestImportOverTheMessageLimit(t *testing.T) {
+	c := shared(t)
+	const rows = 110
+	pad := strings.Repeat("p", 1<<20)
+	keys, vals, at := make([]string, rows), make([]float64, rows), make([]int64, rows)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i) + pad
+		vals[i] = float64(i)
+		at[i] = int64(i)
+	}
+	rec := kv(keys, vals, at)
+	defer rec.Release()
+	tb, err := c.Import(ctxT(t), kvSchema, rec)
+	if err != nil {
+		t.Fatalf("import of 110 MiB: %v", err)
+	}
+	defer tb.Release(ctxT(t))
+	if tb.Size() != rows {
+		t.Errorf("imported %d rows, want %d", tb.Size(), rows)
+	}
+	ot, err := tb.Tail(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, cols := snapshot(t, c, ot); !reflect.DeepEqual(cols["V"], []any{float64(rows - 1)}) {
 		t.Errorf("last row V = %v", cols["V"])
 	}
 }

@@ -35,11 +35,12 @@ func (c *Client) doPut(ctx context.Context, s *session, id []byte, schema *arrow
 			return fmt.Errorf("record schema %s differs from the table's %s", rec.Schema(), schema)
 		}
 		// Big batches travel in slices, so the server decodes one while
-		// the next is on the wire.
-		for off := int64(0); off < rec.NumRows() || off == 0; off += putChunkRows {
+		// the next is on the wire, and no message is over its limit.
+		chunk := chunkRows(rec)
+		for off := int64(0); off < rec.NumRows() || off == 0; off += chunk {
 			part := rec
-			if rec.NumRows() > putChunkRows {
-				part = rec.NewSlice(off, min(off+putChunkRows, rec.NumRows()))
+			if rec.NumRows() > chunk {
+				part = rec.NewSlice(off, min(off+chunk, rec.NumRows()))
 			}
 			err := w.Write(part)
 			if part != rec {
@@ -115,6 +116,41 @@ func drainErr(stream flight.FlightService_DoPutClient, err error) error {
 
 // putChunkRows is the most rows sent in one Flight message.
 const putChunkRows = 1 << 15
+
+// putChunkBytes bounds the buffers of one Flight message. Deephaven refuses
+// a gRPC message over 100 MiB (RESOURCE_EXHAUSTED, on every retry alike),
+// and 27,500 alert rows with 4 kB of annotations each are one: a journal's
+// backlog or a storm of verbose alerts would never be delivered.
+const putChunkBytes = 16 << 20
+
+// chunkRows is how many rows of rec go in one Flight message: at most
+// putChunkRows, and few enough that a message of rows of rec's average
+// size stays within putChunkBytes.
+func chunkRows(rec arrow.RecordBatch) int64 {
+	n := rec.NumRows()
+	var size int64
+	for _, col := range rec.Columns() {
+		size += dataBytes(col.Data())
+	}
+	if size <= putChunkBytes || n == 0 {
+		return putChunkRows
+	}
+	return min(putChunkRows, max(1, n*putChunkBytes/size))
+}
+
+// dataBytes is the size of an array's buffers, its children's included.
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
+}
 
 func exportID(ticket []byte) int32 {
 	return int32(uint32(ticket[1]) | uint32(ticket[2])<<8 | uint32(ticket[3])<<16 | uint32(ticket[4])<<24)
