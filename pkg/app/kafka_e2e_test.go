@@ -119,6 +119,15 @@ rules: {refresh_interval: 2s}
 	if code, resp := post(t, b2.URL+"/alerts", grafanaValues(nonFinite)); code != 200 {
 		t.Fatalf("post alerts with NaN and infinite values: %d %s", code, resp)
 	}
+	// An alert too large for one Kafka record (the broker's default
+	// max.message.bytes is 1 MB) lands with its annotations cut; whole, it
+	// was refused with a 503 on every retry.
+	huge := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"r","groupKey":"{}:{}","alerts":[{"status":"firing",`+
+		`"labels":{"alertname":"KafkaHuge","job":"j","instance":"i"},"annotations":{"description":%q},`+
+		`"startsAt":"2026-12-04T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"fffffffffffffff4"}]}`, strings.Repeat("d", 2_000_000))
+	if code, resp := post(t, b2.URL+"/alerts", huge); code != 200 {
+		t.Fatalf("post an alert of 2 MB: %d %s", code, resp)
+	}
 	// Remote-written samples go through their own topic.
 	samples := map[string]float64{"1": 0.5, "2": math.NaN(), "3": math.Inf(1)}
 	if code := postRemoteWrite(t, b2.URL, "kafka_e2e_sample", samples); code != http.StatusNoContent {
@@ -246,6 +255,20 @@ rules: {refresh_interval: 2s}
 	}
 	if found != len(nonFinite) {
 		t.Errorf("%d of the %d alerts with NaN and infinite values are in prometheus_alerts", found, len(nonFinite))
+	}
+	hugeRows := 0
+	for _, r := range readTable(t, client(t, dh.Addr()), "prometheus_alerts") {
+		if r["Fingerprint"] != "fffffffffffffff4" {
+			continue
+		}
+		hugeRows++
+		a, _ := r["Annotations"].(string)
+		if !strings.HasPrefix(a, `{description="ddd`) || !strings.Contains(a, "…[cut by prometheus-deephaven-bridge from ") || len(a) < 500_000 || r["AlertName"] != "KafkaHuge" {
+			t.Errorf("the 2 MB alert: AlertName %v, Annotations of %d bytes ending %q", r["AlertName"], len(a), a[max(0, len(a)-80):])
+		}
+	}
+	if hugeRows != 1 {
+		t.Errorf("prometheus_alerts has %d rows of the 2 MB alert, want 1", hugeRows)
 	}
 
 	// The other tables of Kafka mode refilled too: every acknowledged

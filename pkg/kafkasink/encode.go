@@ -14,7 +14,14 @@ import (
 type encoder struct {
 	buf    []byte
 	bridge string
+	// maxText, when positive, cuts longer text fields to it (Writer.fit);
+	// cut counts the fields cut, longest is the longest text seen.
+	maxText, cut, longest int
 }
+
+// minRecordBytes is the least room a record is given: the fields that are
+// never long, and every text field cut to its least.
+const minRecordBytes = 16 << 10
 
 func (e *encoder) name(n string) {
 	if len(e.buf) == 0 {
@@ -29,7 +36,23 @@ func (e *encoder) name(n string) {
 
 func (e *encoder) str(n, v string) {
 	e.name(n)
+	e.longest = max(e.longest, len(v))
+	if e.maxText > 0 && len(v) > e.maxText {
+		v = cutText(v, e.maxText)
+		e.cut++
+	}
 	e.buf = appendString(e.buf, v)
+}
+
+// cutText cuts s to at most n bytes (more when n is shorter than the note)
+// on a character boundary, ending in a note of how long it was.
+func cutText(s string, n int) string {
+	note := "…[cut by prometheus-deephaven-bridge from " + strconv.Itoa(len(s)) + " bytes]"
+	keep := max(n-len(note), 0)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + note
 }
 
 // instant writes t as RFC 3339 with nanoseconds, which Deephaven's JSON
@@ -77,7 +100,8 @@ func (e *encoder) boolean(n string, v bool) {
 
 // finish adds the Bridge field and closes the object.
 func (e *encoder) finish() []byte {
-	e.str("Bridge", e.bridge)
+	e.name("Bridge")
+	e.buf = appendString(e.buf, e.bridge) // never cut
 	return append(e.buf, '}')
 }
 

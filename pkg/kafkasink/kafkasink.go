@@ -28,6 +28,12 @@
 //     again: the consumer side deduplicates by key (last_by).
 //   - Writers are safe for concurrent use; records of one key from one
 //     bridge keep their order.
+//   - A row too large for one record of its topic (the topic's
+//     max.message.bytes, at most about 1 MB) is written with its longest
+//     text fields cut, each ending in a note of how long it was, rather
+//     than failing every write that carries it: a sender retries a failed
+//     write for ever, and the row's other fields still say what happened.
+//     The cut is logged and counted (kafka_records_cut_total).
 //   - Topics are created, when missing, by Run before it reports ready;
 //     until then Write fails with ErrNotReady.
 //   - When Run's context ends it waits for records in flight (bounded by
@@ -37,12 +43,16 @@ package kafkasink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -69,6 +79,20 @@ const (
 
 var topicSuffixes = []string{TopicAlerts, TopicMetrics, TopicSamples, TopicRules, TopicState, TopicNotifications}
 
+// producerBatchMaxBytes bounds a record batch the producer sends:
+// franz-go's default, just under the broker's default message.max.bytes
+// (1048588). A record that does not fit in a batch fails for good
+// (MESSAGE_TOO_LARGE), so records are kept below it (Writer.Write).
+const producerBatchMaxBytes = 1_000_012
+
+// recordFraming is the room a batch's header and a record's framing take
+// beside the record's key and value.
+const recordFraming = 512
+
+// maxKeyBytes bounds a record key. Keys only place rows on partitions, so
+// a longer one (an absurd fingerprint or series) is replaced by its hash.
+const maxKeyBytes = 256
+
 // Options configure a Sink.
 type Options struct {
 	Brokers     []string
@@ -90,12 +114,16 @@ type Sink struct {
 	client *kgo.Client
 	logger *slog.Logger
 
-	ready    chan struct{} // closed once the topics exist
-	isReady  atomic.Bool
-	lastErr  atomic.Pointer[error] // the last Write's failure, nil after a success
-	produced *prometheus.CounterVec
-	failed   *prometheus.CounterVec
-	latency  prometheus.Histogram
+	ready   chan struct{} // closed once the topics exist
+	isReady atomic.Bool
+	lastErr atomic.Pointer[error] // the last Write's failure, nil after a success
+	// recordLimit is the most bytes of key and value a record of each
+	// topic may have; set before ready, read-only after.
+	recordLimit map[string]int
+	produced    *prometheus.CounterVec
+	failed      *prometheus.CounterVec
+	cut         *prometheus.CounterVec
+	latency     prometheus.Histogram
 }
 
 // New makes a Sink. It does not connect: Run does.
@@ -120,6 +148,7 @@ func New(opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Sink, e
 		kgo.ClientID(opts.ClientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is franz-go's default and needs all acks
 		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(producerBatchMaxBytes),
 		// A record is failed, not retried for ever, once a Write could no
 		// longer return in time; the caller then gets its error.
 		kgo.RecordDeliveryTimeout(opts.ProduceTimeout),
@@ -138,13 +167,17 @@ func New(opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Sink, e
 		Name: "prometheus_deephaven_bridge_kafka_produce_errors_total",
 		Help: "Writes to Kafka that failed (the caller got an error), per topic.",
 	}, []string{"topic"})
+	s.cut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prometheus_deephaven_bridge_kafka_records_cut_total",
+		Help: "Rows too large for one record of their topic, written with their longest text fields cut, per topic.",
+	}, []string{"topic"})
 	s.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "prometheus_deephaven_bridge_kafka_write_duration_seconds",
 		Help:    "How long a write to Kafka took until every record was acknowledged or failed.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 	})
 	if reg != nil {
-		reg.MustRegister(s.produced, s.failed, s.latency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		reg.MustRegister(s.produced, s.failed, s.cut, s.latency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prometheus_deephaven_bridge_kafka_ready",
 			Help: "1 once the topics exist and the last write to Kafka succeeded, else 0.",
 		}, func() float64 {
@@ -256,7 +289,41 @@ func (s *Sink) ensureTopics(ctx context.Context) error {
 			}
 		}
 	}
+	s.recordLimit = s.recordLimits(ctx, adm, topics)
 	return nil
+}
+
+// recordLimits returns the most bytes of key and value a record of each
+// topic may have: what a producer batch holds, or less where the topic's
+// max.message.bytes says so (a topic made by its operators may be
+// smaller). Without leave to read the topics' configuration it assumes
+// the broker's default.
+func (s *Sink) recordLimits(ctx context.Context, adm *kadm.Client, topics []string) map[string]int {
+	limits := make(map[string]int, len(topics))
+	for _, t := range topics {
+		limits[t] = producerBatchMaxBytes - recordFraming
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		s.logger.Warn("Cannot read the Kafka topics' max.message.bytes; assuming the broker's default", "err", err)
+		return limits
+	}
+	for _, rc := range configs {
+		if rc.Err != nil {
+			s.logger.Warn("Cannot read a Kafka topic's max.message.bytes; assuming the broker's default", "topic", rc.Name, "err", rc.Err)
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" {
+				continue
+			}
+			if n, err := strconv.Atoi(c.MaybeValue()); err == nil && n-recordFraming < limits[rc.Name] {
+				// Room for the fields that are never cut, whatever the topic says.
+				limits[rc.Name] = max(n-recordFraming, minRecordBytes)
+			}
+		}
+	}
+	return limits
 }
 
 // write produces one record per row and waits for all of them.
@@ -339,14 +406,78 @@ type Writer[R any] struct {
 // Write produces the rows and returns once Kafka acknowledged all of them,
 // or an error (see the package doc).
 func (w *Writer[R]) Write(ctx context.Context, rs []R) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if !w.s.isReady.Load() {
+		return ErrNotReady
+	}
+	return w.s.write(ctx, w.topic, w.records(rs, w.s.recordLimit[w.topic]))
+}
+
+// records encodes the rows, each record at most limit bytes of key and
+// value.
+func (w *Writer[R]) records(rs []R, limit int) []*kgo.Record {
 	recs := make([]*kgo.Record, len(rs))
 	e := &encoder{bridge: w.s.opts.Bridge}
 	for i := range rs {
-		e.buf = nil
+		key := recordKey(w.key(&rs[i], nil))
+		e.buf, e.longest = nil, 0
 		w.encode(&rs[i], e)
-		recs[i] = &kgo.Record{Key: w.key(&rs[i], nil), Value: e.finish()}
+		value := e.finish()
+		if len(key)+len(value) > limit {
+			value = w.fit(&rs[i], e, limit-len(key), len(value))
+		}
+		recs[i] = &kgo.Record{Key: key, Value: value}
 	}
-	return w.s.write(ctx, w.topic, recs)
+	return recs
+}
+
+// fit encodes a row whose record would not fit its topic again, with
+// every text field longer than a cap cut to it, halving the cap until the
+// value takes at most room bytes. Fields shorter than the cap, which are
+// all but the offending ones, stay whole. The first cap leaves the longest
+// field what the others do not take (e.longest is from the first encoding).
+func (w *Writer[R]) fit(r *R, e *encoder, room, size int) []byte {
+	defer func() { e.maxText = 0 }()
+	first := room - (size - e.longest) - 256
+	if first < room/4 {
+		first = room / 2
+	}
+	var value []byte
+	for e.maxText = first; ; e.maxText /= 2 {
+		e.buf, e.cut = nil, 0
+		w.encode(r, e)
+		value = e.finish()
+		if len(value) <= room || e.maxText < 64 {
+			break
+		}
+	}
+	w.s.cut.WithLabelValues(w.topic).Inc()
+	w.s.logger.Warn("A row was too large for one Kafka record; its longest text fields were cut",
+		"topic", w.topic, "bytes", size, "limit", room, "fields_cut", e.cut, "record", truncate(string(value), 200))
+	return value
+}
+
+// recordKey keeps a key short: one over maxKeyBytes is replaced by the hex
+// of its SHA-256, which places its rows on one partition all the same.
+func recordKey(k []byte) []byte {
+	if len(k) <= maxKeyBytes {
+		return k
+	}
+	sum := sha256.Sum256(k)
+	return hex.AppendEncode(nil, sum[:])
+}
+
+// truncate shortens s for a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 var _ sink.Writer[rows.AlertRow] = (*Writer[rows.AlertRow])(nil)

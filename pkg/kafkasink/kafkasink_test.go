@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/prometheus-deephaven-bridge/prometheus-deephaven-bridge/internal/testenv"
@@ -122,5 +124,102 @@ func TestSinkAgainstBroker(t *testing.T) {
 		if !seen[fmt.Sprintf("fp%d", i)] {
 			t.Errorf("fp%d acknowledged but not in the topic", i)
 		}
+	}
+}
+
+// TestOversizeRowsReachTheBroker writes rows larger than a Kafka record may
+// be to a real broker: into a topic its operators made with a small
+// max.message.bytes, and into one the sink made with the broker's default.
+// Both writes succeed (without cutting, each failed with MESSAGE_TOO_LARGE
+// on every retry, and a sender retries for ever), and the records hold the
+// rows with their long text cut to the topic's limit.
+func TestOversizeRowsReachTheBroker(t *testing.T) {
+	kafka := testenv.StartKafka(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	const smallLimit = 200_000
+	admin, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	maxBytes := fmt.Sprint(smallLimit)
+	res, err := kadm.NewClient(admin).CreateTopics(ctx, 1, 1, map[string]*string{"max.message.bytes": &maxBytes}, "ops_alerts")
+	if err != nil || res.Error() != nil {
+		t.Fatalf("create ops_alerts: %v %v", err, res.Error())
+	}
+
+	s, err := New(Options{Brokers: []string{kafka.Addr()}, ClientID: "test", TopicPrefix: "ops_",
+		ProduceTimeout: 10 * time.Second, Partitions: 1, Bridge: "bridge-a"}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, context.Background()) }()
+	defer func() { cancel(); <-done; s.Close() }()
+	select {
+	case <-s.Ready():
+	case <-time.After(60 * time.Second):
+		t.Fatal("topics not ready after 60s")
+	}
+	retry := func(what string, write func() error) {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			err := write()
+			if err == nil {
+				return
+			}
+			if attempt == 5 || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "not acknowledged") {
+				t.Fatalf("%s, attempt %d: %v", what, attempt, err)
+			}
+			t.Logf("%s, attempt %d: %v", what, attempt, err)
+		}
+	}
+	alert := rows.AlertRow{Fingerprint: "huge", Status: "firing", AlertName: "Huge",
+		Annotations: strings.Repeat("a", 500_000), PrometheusDateTime: time.Unix(1, 0)}
+	retry("write a 500 kB alert", func() error { return s.Alerts().Write(ctx, []rows.AlertRow{alert, {Fingerprint: "small", Status: "firing"}}) })
+	metric := rows.MetricRow{PrometheusQuery: "q", SeriesKey: "k", Labels: strings.Repeat("l", 3_000_000), Value: 1}
+	retry("write a 3 MB metric", func() error { return s.Metrics().Write(ctx, []rows.MetricRow{metric}) })
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr()), kgo.ConsumeTopics("ops_alerts", "ops_metrics"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string]map[string]any{}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	for len(got) < 3 && rctx.Err() == nil {
+		cl.PollFetches(rctx).EachRecord(func(r *kgo.Record) {
+			var m map[string]any
+			if err := json.Unmarshal(r.Value, &m); err != nil {
+				t.Errorf("record %.100s: %v", r.Value, err)
+			}
+			if r.Topic == "ops_alerts" && len(r.Key)+len(r.Value) > smallLimit {
+				t.Errorf("record %s: %d bytes in a topic of %d", r.Key, len(r.Key)+len(r.Value), smallLimit)
+			}
+			got[r.Topic+"/"+string(r.Key)] = m
+		})
+	}
+	a, m, small := got["ops_alerts/huge"], got["ops_metrics/q\x00k"], got["ops_alerts/small"]
+	if a == nil || m == nil || small == nil {
+		t.Fatalf("records missing: %d of 3 read", len(got))
+	}
+	if s, _ := a["Annotations"].(string); !strings.HasSuffix(s, "…[cut by prometheus-deephaven-bridge from 500000 bytes]") || len(s) < smallLimit/2 {
+		t.Errorf("alert Annotations: %d bytes ending %q", len(s), s[max(0, len(s)-60):])
+	}
+	if a["AlertName"] != "Huge" || a["Status"] != "firing" {
+		t.Errorf("alert fields changed: %v %v", a["AlertName"], a["Status"])
+	}
+	if s, _ := m["Labels"].(string); !strings.HasSuffix(s, "from 3000000 bytes]") || len(s) < 500_000 {
+		t.Errorf("metric Labels: %d bytes ending %q", len(s), s[max(0, len(s)-60):])
+	}
+	if m["Value"] != 1.0 {
+		t.Errorf("metric Value = %v", m["Value"])
+	}
+	if n := testutil.ToFloat64(s.cut.WithLabelValues("ops_alerts")) + testutil.ToFloat64(s.cut.WithLabelValues("ops_metrics")); n != 2 {
+		t.Errorf("kafka_records_cut_total = %v, want 2", n)
 	}
 }
