@@ -178,7 +178,9 @@ func TestOversizeRowsReachTheBroker(t *testing.T) {
 	}
 	alert := rows.AlertRow{Fingerprint: "huge", Status: "firing", AlertName: "Huge",
 		Annotations: strings.Repeat("a", 500_000), PrometheusDateTime: time.Unix(1, 0)}
-	retry("write a 500 kB alert", func() error { return s.Alerts().Write(ctx, []rows.AlertRow{alert, {Fingerprint: "small", Status: "firing"}}) })
+	retry("write a 500 kB alert", func() error {
+		return s.Alerts().Write(ctx, []rows.AlertRow{alert, {Fingerprint: "small", Status: "firing"}})
+	})
 	metric := rows.MetricRow{PrometheusQuery: "q", SeriesKey: "k", Labels: strings.Repeat("l", 3_000_000), Value: 1}
 	retry("write a 3 MB metric", func() error { return s.Metrics().Write(ctx, []rows.MetricRow{metric}) })
 
