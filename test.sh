@@ -44,6 +44,10 @@ echo "test.sh: Deephaven test server at $DH_ADDR"
 
 status=0
 go vet ./... || status=1
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "test.sh: not gofmt-formatted (run gofmt -w):"; echo "$unformatted"; status=1
+fi
 go test -count=1 -timeout 45m "$@" ./... || status=1
 
 if [ $# -eq 0 ]; then
