@@ -78,8 +78,30 @@ func TestHostileCorpusOverHTTP(t *testing.T) {
 			t.Errorf("valid %s: %d %s", vb.name, code, msg)
 		}
 	}
-	if rs := readTable(t, c, b.Tables[0]); len(rs) != validRows {
-		t.Fatalf("%d rows, want the %d rows of the %d valid corpus files", len(rs), validRows, len(valid))
+	// A verbose alert near max_body_bytes (4 MiB) is stored whole: direct
+	// mode has no record limit below the body's (Kafka mode cuts it).
+	big := strings.Repeat("d", 3<<20)
+	if code, msg := post(t, b.URL+"/alerts", fmt.Sprintf(`{"version":"4","status":"firing","receiver":"r","alerts":[{"status":"firing",`+
+		`"labels":{"alertname":"Verbose"},"annotations":{"description":%q},"startsAt":"2026-11-30T00:00:00Z",`+
+		`"endsAt":"0001-01-01T00:00:00Z","fingerprint":"00000000000000bb"}]}`, big)); code != 200 {
+		t.Errorf("an alert of 3 MiB: %d %s", code, msg)
+	}
+	rs := readTable(t, c, b.Tables[0])
+	if len(rs) != validRows+1 {
+		t.Fatalf("%d rows, want the %d rows of the %d valid corpus files and the verbose alert", len(rs), validRows, len(valid))
+	}
+	verbose := 0
+	for _, r := range rs {
+		if r["Fingerprint"] != "00000000000000bb" {
+			continue
+		}
+		verbose++
+		if a, _ := r["Annotations"].(string); a != `{description="`+big+`"}` {
+			t.Errorf("the verbose alert's annotations: %d bytes, want %d", len(a), len(big)+16)
+		}
+	}
+	if verbose != 1 {
+		t.Errorf("%d rows of the verbose alert, want 1", verbose)
 	}
 	t.Logf("%d bad bodies refused with 4xx, %d valid files stored as %d rows", len(bad), len(valid), validRows)
 }
