@@ -55,7 +55,7 @@ if [ $# -eq 0 ]; then
   # count of executions, not a duration: a duration races Go's fuzzing
   # coordinator on a busy machine and fails with "context deadline
   # exceeded" and no crasher (golang/go#75804).
-  for target in "FuzzDecode ./pkg/alerts" "FuzzVectorToRows ./pkg/poller" "FuzzJournalReader ./pkg/journal" "FuzzWebhookRowsThroughTheJournal ./pkg/shipper" "FuzzReduce ./pkg/valueexpr"; do
+  for target in "FuzzDecode ./pkg/alerts" "FuzzVectorToRows ./pkg/poller" "FuzzJournalReader ./pkg/journal" "FuzzWebhookRowsThroughTheJournal ./pkg/shipper" "FuzzReduce ./pkg/valueexpr" "FuzzRecordsFit ./pkg/kafkasink"; do
     set -- $target
     go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10000x}" "$2" || status=1
   done

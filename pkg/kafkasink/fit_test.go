@@ -13,7 +13,7 @@ import (
 )
 
 // newTestSink is a Sink that is never connected: records are only encoded.
-func newTestSink(t *testing.T) *Sink {
+func newTestSink(t testing.TB) *Sink {
 	t.Helper()
 	s, err := New(Options{Brokers: []string{"127.0.0.1:1"}, ClientID: "test", TopicPrefix: "t_", Bridge: "b1"}, nil, prometheus.NewRegistry())
 	if err != nil {
@@ -129,4 +129,33 @@ func TestCutTextKeepsCharacters(t *testing.T) {
 			t.Errorf("cutText(%.10q…, %d): %d bytes", tc.in, tc.n, len(got))
 		}
 	}
+}
+
+// FuzzRecordsFit: whatever the row, its record fits the limit, is valid
+// JSON and UTF-8, and a row that fitted is written as it is.
+func FuzzRecordsFit(f *testing.F) {
+	f.Add("fp", `{alertname="A"}`, `{summary="s"}`, 100, 20_000)
+	f.Add(strings.Repeat("k", 300), strings.Repeat("é", 5000), "\x01\x02\"\\", 1000, 17_000)
+	f.Add("fp", "\xff\xfe", strings.Repeat("日本", 3000), 4000, minRecordBytes)
+	w := newTestSink(f).Alerts()
+	f.Fuzz(func(t *testing.T, fp, labels, annotations string, repeat, limit int) {
+		repeat = min(max(repeat, 0), 50_000)
+		limit = min(max(limit, minRecordBytes), 1<<20)
+		r := rows.AlertRow{Fingerprint: fp, Status: "firing", Labels: labels,
+			Annotations: strings.Repeat(annotations, max(1, repeat/max(1, len(annotations))))}
+		rec := w.records([]rows.AlertRow{r}, limit)[0]
+		if n := len(rec.Key) + len(rec.Value); n > limit {
+			t.Fatalf("record of %d bytes over the limit of %d", n, limit)
+		}
+		if !utf8.Valid(rec.Value) {
+			t.Fatal("record is not valid UTF-8")
+		}
+		var got map[string]any
+		if err := json.Unmarshal(rec.Value, &got); err != nil {
+			t.Fatalf("record is not JSON: %v", err)
+		}
+		if whole := encode(encodeAlert, r); len(recordKey([]byte(fp)))+len(whole) <= limit && string(rec.Value) != string(whole) {
+			t.Fatal("a row that fitted was changed")
+		}
+	})
 }
