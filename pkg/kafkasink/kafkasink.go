@@ -120,6 +120,7 @@ type Sink struct {
 	// recordLimit is the most bytes of key and value a record of each
 	// topic may have; set before ready, read-only after.
 	recordLimit map[string]int
+	lastCutLog  atomic.Int64 // Unix ns of the last log line of a cut row
 	produced    *prometheus.CounterVec
 	failed      *prometheus.CounterVec
 	cut         *prometheus.CounterVec
@@ -454,10 +455,18 @@ func (w *Writer[R]) fit(r *R, e *encoder, room, size int) []byte {
 		}
 	}
 	w.s.cut.WithLabelValues(w.topic).Inc()
-	w.s.logger.Warn("A row was too large for one Kafka record; its longest text fields were cut",
-		"topic", w.topic, "bytes", size, "limit", room, "fields_cut", e.cut, "record", truncate(string(value), 200))
+	// One line per cutLogEvery at most: a sender of many such rows would
+	// flood the log; the counter has them all.
+	now := time.Now().UnixNano()
+	if last := w.s.lastCutLog.Load(); now-last >= int64(cutLogEvery) && w.s.lastCutLog.CompareAndSwap(last, now) {
+		w.s.logger.Warn("A row was too large for one Kafka record; its longest text fields were cut",
+			"topic", w.topic, "bytes", size, "limit", room, "fields_cut", e.cut, "record", truncate(string(value), 200))
+	}
 	return value
 }
+
+// cutLogEvery spaces the log lines of rows cut to fit.
+const cutLogEvery = 10 * time.Second
 
 // recordKey keeps a key short: one over maxKeyBytes is replaced by the hex
 // of its SHA-256, which places its rows on one partition all the same.
