@@ -90,8 +90,11 @@ const producerBatchMaxBytes = 1_000_012
 const recordFraming = 512
 
 // maxKeyBytes bounds a record key. Keys only place rows on partitions, so
-// a longer one (an absurd fingerprint or series) is replaced by its hash.
-const maxKeyBytes = 256
+// a longer one (an absurd fingerprint, series or rule) is replaced by its
+// hash. It is high enough that real keys, long rule expressions included,
+// stay as they were: a changed key would move a row's successors to another
+// partition, and the consumer's last_by could then read them out of order.
+const maxKeyBytes = 4096
 
 // Options configure a Sink.
 type Options struct {
