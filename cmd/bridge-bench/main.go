@@ -984,43 +984,35 @@ func uploadPairs(ctx context.Context, tb *tables.Tables, seq *atomic.Int64, n, p
 	chunk := max(per/streams, 1)
 	run, err := timed(n, func() error {
 		var next atomic.Int64
-		errs := make(chan error, streams)
-		for range streams {
-			go func() {
-				for {
-					i := int(next.Add(int64(chunk))) - chunk
-					if i >= n {
-						errs <- nil
-						return
-					}
+		errs := make([]error, streams)
+		var wg sync.WaitGroup
+		for s := range streams {
+			wg.Go(func() {
+				for i := int(next.Add(int64(chunk))) - chunk; i < n; i = int(next.Add(int64(chunk))) - chunk {
 					j := min(i+chunk, n)
-					notes := make(chan error, 1)
-					go func() { notes <- tb.AddNotifications(ctx, ns[i:j]) }()
-					err := tb.AddAlerts(ctx, as[i:j])
-					if nerr := <-notes; err == nil {
-						err = nerr
-					}
-					if err != nil {
+					if errs[s] = addPair(ctx, tb, as[i:j], ns[i:j]); errs[s] != nil {
 						next.Store(int64(n)) // the others stop at their next chunk
-						errs <- err
 						return
 					}
 				}
-			}()
+			})
 		}
-		var first error
-		for range streams {
-			if err := <-errs; first == nil {
-				first = err
-			}
-		}
-		return first
+		wg.Wait()
+		return errors.Join(errs...)
 	})
 	if err != nil {
 		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "  raw %d-row uploads of the bridge's rows (%d at a time): Deephaven CPU per 1,000 alerts %s\n", chunk, streams, run.cpuPer1000())
 	return run.rate, nil
+}
+
+// addPair adds alert rows and their notifications to both tables at once,
+// as the bridge's sink.Pair does.
+func addPair(ctx context.Context, tb *tables.Tables, as []rows.AlertRow, ns []rows.NotificationRow) error {
+	notes := make(chan error, 1)
+	go func() { notes <- tb.AddNotifications(ctx, ns) }()
+	return errors.Join(tb.AddAlerts(ctx, as), <-notes)
 }
 
 // metrics measures the metrics path (decoded query responses → rows →

@@ -48,11 +48,18 @@ func (e *encoder) str(n, v string) {
 // on a character boundary, ending in a note of how long it was.
 func cutText(s string, n int) string {
 	note := "…[cut by prometheus-deephaven-bridge from " + strconv.Itoa(len(s)) + " bytes]"
-	keep := max(n-len(note), 0)
-	for keep > 0 && !utf8.RuneStart(s[keep]) {
-		keep--
+	return runePrefix(s, max(n-len(note), 0)) + note
+}
+
+// runePrefix is s cut to at most n bytes on a character boundary.
+func runePrefix(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s[:keep] + note
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // instant writes t as RFC 3339 with nanoseconds, which Deephaven's JSON
